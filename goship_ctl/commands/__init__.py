@@ -1,0 +1,1 @@
+"""One module per ``goship-ctl`` top-level command (see ``goship_ctl.cli``)."""

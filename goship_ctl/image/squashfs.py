@@ -1,0 +1,19 @@
+"""``rootfs.squashfs``: the read-only root every VM of a node shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from goship_ctl.image.errors import BuildError
+from goship_ctl.image.runner import CommandFailed, CommandRunner
+
+
+def make_squashfs(runner: CommandRunner, source: Path, output: Path, compression: str) -> None:
+    """Root-owned, fixed timestamps: the same tree gives the same image."""
+    argv = ["mksquashfs", str(source), str(output), "-noappend", "-comp", compression,
+            "-all-root", "-no-xattrs", "-mkfs-time", "0", "-all-time", "0", "-quiet",
+            "-no-progress"]
+    try:
+        runner.run(argv)
+    except CommandFailed as exc:
+        raise BuildError(f"mksquashfs failed: {exc}")

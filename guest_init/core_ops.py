@@ -1,0 +1,57 @@
+"""The ops every guest_init has: hello, sync, ping, status, shutdown."""
+
+import os
+
+from guest_init import PROTOCOL_VERSION, __version__, protocol, sysinfo
+from guest_init.ops import Arg
+from guest_init.protocol import ProtocolError
+
+
+class CoreOps:
+    def __init__(self, registry, request_shutdown):
+        """request_shutdown(reboot: bool, reason: str) starts the shutdown after the reply is sent."""
+        self._registry = registry
+        self._request_shutdown = request_shutdown
+        registry.add("hello", self.hello, protocol_version=Arg(int, required=True))
+        registry.add("sync", self.sync)
+        registry.add("ping", self.ping)
+        registry.add("status", self.status)
+        registry.add("shutdown", self.shutdown, reboot=Arg(bool, default=False))
+
+    def hello(self, args):
+        if args["protocol_version"] != PROTOCOL_VERSION:
+            raise ProtocolError(
+                protocol.UNSUPPORTED_VERSION,
+                "guest_init speaks protocol version %d, not %d" % (PROTOCOL_VERSION, args["protocol_version"]))
+        return {
+            "protocol_version": PROTOCOL_VERSION,
+            "guest_init_version": __version__,
+            "ops": self._registry.names(),
+            "hostname": sysinfo.hostname(),
+            "boot_id": sysinfo.boot_id(),
+        }
+
+    @staticmethod
+    def sync(args):
+        return {}
+
+    @staticmethod
+    def ping(args):
+        return {}
+
+    @staticmethod
+    def status(args):
+        return {
+            "uptime_s": sysinfo.uptime_s(),
+            "rss_kib": sysinfo.rss_kib(),
+            "kernel": sysinfo.kernel_release(),
+            "protocol_version": PROTOCOL_VERSION,
+            "hostname": sysinfo.hostname(),
+            "pid": os.getpid(),
+            "generation": None,
+            "apps": {},
+        }
+
+    def shutdown(self, args):
+        self._request_shutdown(args["reboot"], "shutdown op")
+        return {"accepted": True}
