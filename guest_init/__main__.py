@@ -16,6 +16,10 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="guest_init", description="GoShip guest init and host channel server.")
     parser.add_argument("--socket", metavar="PATH", help="serve a Unix socket at PATH instead of the virtio port")
     parser.add_argument("--debug", action="store_true", help="log every request")
+    parser.add_argument("--state-dir", metavar="DIR", help="persist the applied spec in DIR (default: not persisted)")
+    parser.add_argument("--images-dir", metavar="DIR", default="/run/goship/images", help="OCI image layouts by name")
+    parser.add_argument("--cgroup-root", metavar="DIR", help="cgroup v2 directory delegated to us (default: no cgroups)")
+    parser.add_argument("--config", metavar="PATH", help="initial spec: a cidata ISO (or device) or a goship.json")
     return parser.parse_args(argv)
 
 
@@ -47,7 +51,9 @@ def main(argv=None):
         run_as_pid1()
     args = parse_args(sys.argv[1:] if argv is None else argv)
     log.set_debug(args.debug)
-    init = GuestInit(is_pid1=False, socket_path=args.socket)
+    from guest_init.supervisor.service import Paths
+    paths = Paths(state_dir=args.state_dir, images_dir=args.images_dir, cgroup_root=args.cgroup_root, config=args.config)
+    init = GuestInit(is_pid1=False, socket_path=args.socket, paths=paths)
     init.boot()
     init.loop.run()
     return init.exit_code

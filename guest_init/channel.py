@@ -7,7 +7,6 @@ when the host side connects, with a slow timer as a safety net. Stale bytes of a
 client are dropped by the 0xFF resync (see protocol.py).
 """
 
-import errno
 import os
 import signal
 
@@ -96,12 +95,11 @@ class Stream:
         self.loop.add_reader(fd, self._on_readable)
 
     def _unwatch(self):
-        """Stop polling fd and forget pending output; returns the fd."""
+        """Stop polling the fd and forget pending output."""
         fd, self.fd = self.fd, None
         self.loop.remove_reader(fd)
         self.loop.remove_writer(fd)
         self._out.clear()
-        return fd
 
     def lost(self, exc):
         """The host end went away (exc None) or the fd failed (exc)."""
@@ -166,11 +164,10 @@ class VirtioPort(Stream):
             self._waiting_for_host = True
             self._recheck = self.loop.call_later(RECHECK_HOST_S, self._resume)
             return
-        log.info("%s failed: %s; reopening" % (self.path, exc))
+        log.info("%s failed: %s; reopening in %.0f s" % (self.path, exc, DISCOVERY_SLOW_S))
         os.close(self._port_fd)
         self._port_fd = None
-        delay = 0.0 if exc.errno != errno.ENODEV else DISCOVERY_SLOW_S
-        self.loop.call_later(delay, self.start)
+        self.loop.call_later(DISCOVERY_SLOW_S, self.start)
 
     def _on_data(self, data):
         if not self._host_connected:

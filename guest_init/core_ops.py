@@ -8,10 +8,12 @@ from guest_init.protocol import ProtocolError
 
 
 class CoreOps:
-    def __init__(self, registry, request_shutdown):
-        """request_shutdown(reboot: bool, reason: str) starts the shutdown after the reply is sent."""
+    def __init__(self, registry, request_shutdown, status_fields=None):
+        """request_shutdown(reboot: bool, reason: str) starts the shutdown after the reply is sent;
+        status_fields() -> dict adds to `status` (the supervisor's generation and apps)."""
         self._registry = registry
         self._request_shutdown = request_shutdown
+        self._status_fields = status_fields
         registry.add("hello", self.hello, protocol_version=Arg(int, required=True))
         registry.add("sync", self.sync)
         registry.add("ping", self.ping)
@@ -39,9 +41,8 @@ class CoreOps:
     def ping(args):
         return {}
 
-    @staticmethod
-    def status(args):
-        return {
+    def status(self, args):
+        status = {
             "uptime_s": sysinfo.uptime_s(),
             "rss_kib": sysinfo.rss_kib(),
             "kernel": sysinfo.kernel_release(),
@@ -51,6 +52,9 @@ class CoreOps:
             "generation": None,
             "apps": {},
         }
+        if self._status_fields is not None:
+            status.update(self._status_fields())
+        return status
 
     def shutdown(self, args):
         self._request_shutdown(args["reboot"], "shutdown op")

@@ -20,7 +20,8 @@ MODPROBE_TIMEOUT_S = 60.0
 
 
 class GuestInit:
-    def __init__(self, is_pid1, socket_path=None):
+    def __init__(self, is_pid1, socket_path=None, paths=None):
+        """paths: supervisor Paths for an ordinary process (PID 1 uses the VM's fixed ones)."""
         self.is_pid1 = is_pid1
         self.exit_code = 0
         self.loop = EventLoop()
@@ -33,7 +34,10 @@ class GuestInit:
             self.loop, self.reaper,
             pending_output=lambda: self.channel.pending_output() if self.channel else 0,
             finish=self._finish, kill_everyone=is_pid1)
-        CoreOps(self.ops, self.shutdown.start)
+        self._paths = paths
+        self._cmdline = {}
+        self.apps = None  # the SupervisorService, made at boot (PID 1 needs the kernel command line)
+        self._core_ops = CoreOps(self.ops, self.shutdown.start, self._status_fields)
         self.loop.add_signal(signal.SIGTERM, lambda signum: self.shutdown.start(False, "SIGTERM"))
         self.loop.add_signal(signal.SIGINT, lambda signum: self.shutdown.start(False, "SIGINT"))
 
@@ -43,18 +47,31 @@ class GuestInit:
             self._boot_machine()
         else:
             libc.set_child_subreaper()
+            self._start_apps(self._paths)
             self._open_channel()
 
+    def _start_apps(self, paths):
+        from guest_init.supervisor.service import Paths, SupervisorService
+        self.apps = SupervisorService(self.loop, self.reaper, self.ops, paths or Paths())
+        self.shutdown.stop_apps = self.apps.stop_all
+        try:
+            self.apps.start(self.is_pid1)
+        except Exception:  # pylint: disable=broad-except
+            log.exception("starting the supervisor failed")
+
+    def _status_fields(self):
+        return {} if self.apps is None else self.apps.status_fields()
+
     def _boot_machine(self):
-        import time
-        from guest_init import __version__, pid1
-        log.info("guest_init %s starting as PID 1 (%.2f s of CPU spent so far)" % (__version__, time.process_time()))
+        from guest_init import IMPORTED_AT, __version__, pid1
+        log.info("guest_init %s starting as PID 1 (interpreter ready at %.3f s)" % (__version__, IMPORTED_AT))
         pid1.mount_api_filesystems()
         pid1.ensure_console_fds()
         options = pid1.kernel_cmdline()
         log.set_debug(log.debug_enabled() or options.get("goship.debug") == "1")
         if "goship.hostname" in options:
             pid1.set_hostname(options["goship.hostname"])
+        self._cmdline = options
         os.environ["PATH"] = pid1.SEARCH_PATH
         pid1.disable_ctrl_alt_del()
         self.reaper.reap()  # zombies inherited from stage0, if any
@@ -81,6 +98,8 @@ class GuestInit:
     def _after_modules(self):
         if self.channel is not None:
             return
+        from guest_init.supervisor.service import Paths
+        self._start_apps(Paths.for_pid1(self._cmdline))
         from guest_init.powerbutton import PowerButtons
         PowerButtons(self.loop, lambda: self.shutdown.start(False, "ACPI power button")).start()
         self._open_channel()

@@ -17,8 +17,9 @@ API_MOUNTS = (
 )
 
 # virtio_console carries our channel; button + evdev turn the ACPI power button into an
-# input device we can read (see powerbutton.py); modprobe skips built-in or loaded ones.
-MODULES = ("virtio_console", "virtio_net", "virtio_rng", "vsock", "vmw_vsock_virtio_transport", "button", "evdev")
+# input device we can read (see powerbutton.py); ext4 is for the state disk (supervisor/disks.py);
+# modprobe skips built-in or loaded ones.
+MODULES = ("virtio_console", "virtio_net", "virtio_rng", "vsock", "vmw_vsock_virtio_transport", "button", "evdev", "ext4")
 MODPROBE_PATHS = ("/usr/sbin/modprobe", "/sbin/modprobe")
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 

@@ -1,6 +1,7 @@
 """Orderly shutdown, driven by loop timers so guest_init keeps reaping and answering meanwhile.
 
-As PID 1: SIGTERM to every process, a grace period, SIGKILL to the rest, flush the reply,
+First the supervisor stops the apps in dependency order (stop_apps, bounded by
+APPS_DEADLINE_S). Then, as PID 1: SIGTERM to every process, a grace period, SIGKILL to the rest, flush the reply,
 then pid1.power_off (sync, unmount, remount / read-only, reboot(2)). As an ordinary process
 it only flushes its output and stops the loop: it never signals processes it did not start.
 """
@@ -14,12 +15,14 @@ from guest_init import log
 TERM_GRACE_S = 5.0
 KILL_GRACE_S = 2.0
 FLUSH_GRACE_S = 2.0
+APPS_DEADLINE_S = 15.0
 CHECK_EVERY_S = 0.05
 
 
 class Shutdown:
     def __init__(self, loop, reaper, pending_output, finish, kill_everyone):
-        """pending_output() -> bytes not yet sent to the host; finish(reboot) ends it all."""
+        """pending_output() -> bytes not yet sent to the host; finish(reboot) ends it all.
+        stop_apps(deadline_s, then), set later by the machine, stops the apps and calls then()."""
         self._loop = loop
         self._reaper = reaper
         self._pending_output = pending_output
@@ -27,6 +30,7 @@ class Shutdown:
         self._kill_everyone = kill_everyone
         self.reboot = False
         self.started = False
+        self.stop_apps = None
 
     def start(self, reboot, reason):
         if self.started:
@@ -35,10 +39,11 @@ class Shutdown:
         self.started = True
         self.reboot = reboot
         log.info("%s requested (%s)" % ("reboot" if reboot else "shutdown", reason))
-        if self._kill_everyone:
-            self._loop.call_soon(self._terminate)
+        after_apps = self._terminate if self._kill_everyone else self._flush
+        if self.stop_apps is not None:
+            self._loop.call_soon(lambda: self.stop_apps(APPS_DEADLINE_S, after_apps))
         else:
-            self._loop.call_soon(self._flush)
+            self._loop.call_soon(after_apps)
 
     def _terminate(self):
         self._signal_all(signal.SIGTERM)

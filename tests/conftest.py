@@ -20,6 +20,10 @@ TIERS_WITH_MARKER = ("integration", "sanity")  # directory name == marker name
 
 _created_state_root = None
 
+# At import time, not in pytest_configure: pytest imports the conftest.py of the directories
+# named on the command line before it calls pytest_configure, and those import goship.core.
+sys.path.insert(0, str(COLLECTIONS_ROOT))
+
 
 def _ensure_collection_link():
     """Make `ansible_collections.goship.core` resolve to this checkout (scripts/setup.sh does the same)."""
@@ -33,7 +37,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "integration: needs libvirt/QEMU or other real system services; slow")
     config.addinivalue_line("markers", "sanity: ansible-test sanity and ansible-lint over the collection")
     _ensure_collection_link()
-    sys.path.insert(0, str(COLLECTIONS_ROOT))
     os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_ROOT))
     if "GOSHIP_STATE_ROOT" not in os.environ:
         _created_state_root = tempfile.mkdtemp(prefix="goship-test-state-", dir="/tmp")

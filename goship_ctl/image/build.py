@@ -70,23 +70,24 @@ def build_image(output: Path, *, spec: ImageSpec = ImageSpec(), cache_dir: Path 
     wanted = input_hash(components)
     if not force and (current := manifest.is_current(output, wanted)):
         return BuildResult(output, current, True, time.monotonic() - started)
-    check_host_tools()
+    runner = runner or CommandRunner()
+    check_host_tools(runner)
     try:
         with atomic.build_lock(output):
             if not force and (current := manifest.is_current(output, wanted)):
                 return BuildResult(output, current, True, time.monotonic() - started)
             atomic.remove_stale_work_dirs(output)
             atomic.check_replaceable(output)
-            job = _Build(spec, output, cache_dir, guest_init, runner or CommandRunner(),
+            job = _Build(spec, output, cache_dir, guest_init, runner,
                          progress or Progress(), components, wanted, started)
             return job.run()
     except OSError as exc:
         raise BuildError(f"{exc.strerror or exc} ({exc.filename or output})") from exc
 
 
-def check_host_tools() -> None:
+def check_host_tools(runner: CommandRunner) -> None:
     missing = [f"{tool} (Debian package {pkg})" for tool, pkg in HOST_TOOLS.items()
-               if shutil.which(tool) is None]
+               if not runner.available(tool)]
     if missing:
         raise BuildError(f"required host tools not found: {', '.join(missing)}")
 
@@ -134,8 +135,11 @@ class _Build:
             self.cache_dir: sum(p.size for p in to_fetch),
             self.output.parent: sum(p.installed_size_kib for p in packages) * 1024 + WORK_SPACE_MARGIN,
         })
-        self.progress.step(f"downloading {len(to_fetch)} of {len(packages)} packages "
-                           f"({sum(p.size for p in to_fetch) / MIB:.1f} MiB) into {self.cache_dir}")
+        if to_fetch:
+            self.progress.step(f"downloading {len(to_fetch)} of {len(packages)} packages "
+                               f"({sum(p.size for p in to_fetch) / MIB:.1f} MiB) into {self.cache_dir}")
+        else:
+            self.progress.step(f"all {len(packages)} packages already in {self.cache_dir}")
         apt.download(self.runner, self.cache_dir, to_fetch)
         with atomic.work_dir(self.output) as work:
             image = work / "image"

@@ -9,7 +9,7 @@ from goship_ctl.image import cpio
 from goship_ctl.image.paths import IMAGE_PACKAGE_DIR
 
 STAGE0_INIT = IMAGE_PACKAGE_DIR / "stage0-init.sh"
-APPLETS = ("sh", "cat", "echo", "insmod", "mkdir", "mount", "poweroff", "sleep", "switch_root")
+APPLETS = ("sh", "echo", "insmod", "mkdir", "mount", "poweroff", "sleep", "switch_root")
 MOUNT_POINTS = ("dev", "proc", "sys", "lower", "rw", "newroot")
 
 
@@ -29,5 +29,5 @@ def stage0_entries(busybox: Path, modules: list[Path]) -> list[cpio.Entry]:
 
 def write_initrd(path: Path, busybox: Path, modules: list[Path]) -> None:
     data = cpio.archive(stage0_entries(busybox, modules))
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out:
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as out:
         out.write(data)

@@ -37,7 +37,8 @@ def install_shared_libraries(tree: RootTree, staging: Staging) -> list[str]:
             if source is None:
                 missing.setdefault(Path(image_path).name, str(binary.relative_to(tree.root)))
                 continue
-            pending.append(tree.install(source, image_path, 0o755 if image_path == info.interpreter else 0o644))
+            mode = 0o755 if image_path == info.interpreter else 0o644
+            pending.append(tree.install(source, image_path, mode))
             installed.append(image_path)
     if missing:
         details = ", ".join(f"{lib} (needed by /{by})" for lib, by in sorted(missing.items()))

@@ -6,6 +6,7 @@ fake one.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,9 @@ def first_error_line(stderr: str) -> str:
 
 class CommandRunner:
     """Runs a command to completion, capturing its output as text."""
+
+    def available(self, program: str) -> bool:
+        return shutil.which(program) is not None
 
     def run(self, argv: list[str], *, cwd: Path | None = None) -> CommandResult:
         try:

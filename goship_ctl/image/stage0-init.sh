@@ -21,7 +21,8 @@ mount -t devtmpfs -o nosuid devtmpfs /dev || fail "cannot mount /dev"
 mount -t proc -o nosuid,nodev,noexec proc /proc || fail "cannot mount /proc"
 mount -t sysfs -o nosuid,nodev,noexec sysfs /sys || fail "cannot mount /sys"
 
-for arg in $(cat /proc/cmdline); do
+read -r cmdline < /proc/cmdline
+for arg in $cmdline; do
     case "$arg" in
         goship.root=*) root="${arg#goship.root=}" ;;
         goship.debug=1) debug=1 ;;

@@ -64,6 +64,19 @@ class VmPaths:
     def console_log(self):
         return os.path.join(self.directory, 'console.log')
 
+    def create(self):
+        """The directory, root-only. libvirt creates init.sock and console.log in it itself
+        (as root, handing descriptors to QEMU), so QEMU's own user needs no access to it."""
+        os.makedirs(os.path.dirname(self.directory), exist_ok=True)
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        os.chmod(self.directory, 0o700)
+
+    def restrict_channel(self):
+        """Call once the domain runs: libvirt leaves init.sock owned by QEMU's user, mode 0775.
+        QEMU keeps accepting on the descriptor it holds; only root can connect afterwards."""
+        os.chown(self.channel, 0, 0)
+        os.chmod(self.channel, 0o600)
+
 
 @dataclass(frozen=True)
 class Disk:
@@ -111,8 +124,6 @@ class DomainSpec:
     rng: bool = True
     on_reboot: str = 'destroy'
     on_crash: str = 'destroy'
-    # DAC label QEMU runs with; None keeps libvirt's default (dynamic, libvirt-qemu).
-    dac_label: str | None = '+0:+0'
     name: str = field(init=False)
 
     def __post_init__(self):
@@ -214,8 +225,8 @@ DOMAIN_TEMPLATE = """\
       <source mode='bind' path='{{ spec.paths.channel }}'/>
       <target type='virtio' name='{{ channel_name }}'/>
     </channel>
-    <serial type='file'>
-      <source path='{{ spec.paths.console_log }}' append='off'/>
+    <serial type='pty'>
+      <log file='{{ spec.paths.console_log }}' append='off'/>
       <target port='0'/>
     </serial>
 {% if spec.rng %}
@@ -225,11 +236,6 @@ DOMAIN_TEMPLATE = """\
 {% endif %}
     <memballoon model='{{ "virtio" if spec.memballoon else "none" }}'/>
   </devices>
-{% if spec.dac_label %}
-  <seclabel type='static' model='dac' relabel='no'>
-    <label>{{ spec.dac_label }}</label>
-  </seclabel>
-{% endif %}
 </domain>
 """
 

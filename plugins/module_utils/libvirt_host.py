@@ -61,6 +61,19 @@ def parse_machine_types(capabilities_xml, arch='x86_64'):
     return sorted(machines)
 
 
+def parse_machine_aliases(capabilities_xml, arch='x86_64'):
+    """``{alias: canonical}``, e.g. ``{'pc': 'pc-i440fx-7.2', 'q35': 'pc-q35-7.2'}``."""
+    root = ET.fromstring(capabilities_xml)
+    aliases = {}
+    for arch_el in root.findall('guest/arch'):
+        if arch_el.get('name') != arch:
+            continue
+        for machine in arch_el.iter('machine'):
+            if machine.text and machine.get('canonical'):
+                aliases[machine.text] = machine.get('canonical')
+    return aliases
+
+
 def parse_goship_domain(xml_text):
     """GoShip's view of a domain: None unless it carries GoShip metadata."""
     root = ET.fromstring(xml_text)

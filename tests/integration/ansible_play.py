@@ -29,6 +29,13 @@ def ansible_env(extra=None):
     return env
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """Repeated tasks must stay separate tasks, not YAML aliases of one."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
 def run_tasks(tasks, *, check=False, diff=False, timeout=600, extra_env=None):
     """Run ``tasks`` on localhost; return the per-task results of the single host, in order.
 
@@ -38,7 +45,7 @@ def run_tasks(tasks, *, check=False, diff=False, timeout=600, extra_env=None):
     play = [{"hosts": "localhost", "connection": "local", "gather_facts": False, "tasks": tasks}]
     with tempfile.TemporaryDirectory(prefix="goship-play-") as tmp:
         playbook = Path(tmp) / "play.yml"
-        playbook.write_text(yaml.safe_dump(play))
+        playbook.write_text(yaml.dump(play, Dumper=_NoAliasDumper))
         cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", str(playbook)]
         if check:
             cmd.append("--check")

@@ -1,0 +1,1 @@
+"""Host side of OCI images: building image layouts without a registry (tests, demo apps)."""
