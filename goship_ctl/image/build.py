@@ -60,6 +60,11 @@ def build_image(output: Path, *, spec: ImageSpec = ImageSpec(), cache_dir: Path 
                 guest_init: Path | None = None, force: bool = False,
                 runner: CommandRunner | None = None, progress: Progress | None = None,
                 apt_state: str | None = None) -> BuildResult:
+    """Builds the image into ``output`` unless it already matches its inputs.
+
+    Raises ``BuildError`` (one line) and leaves any previous image untouched on failure.
+    ``runner`` and ``apt_state`` let tests fake the host commands and the apt index state.
+    """
     started = time.monotonic()
     output = Path(os.path.abspath(output))
     cache_dir = Path(os.path.abspath(cache_dir or default_cache_dir(output)))
@@ -72,6 +77,7 @@ def build_image(output: Path, *, spec: ImageSpec = ImageSpec(), cache_dir: Path 
         return BuildResult(output, current, True, time.monotonic() - started)
     runner = runner or CommandRunner()
     check_host_tools(runner)
+    atomic.check_replaceable(output)  # before the lock file lands next to a wrong --output
     try:
         with atomic.build_lock(output):
             if not force and (current := manifest.is_current(output, wanted)):

@@ -28,6 +28,7 @@ attributes:
     description: Reads only; runs the same in check mode.
   diff_mode:
     support: none
+    description: Reads only; there is nothing to diff.
 options:
   probe_kvm:
     description: Run the KVM probe. With V(false), KVM counts as unusable.

@@ -1,8 +1,7 @@
 """The real guest image: build (or reuse) it, check it, boot it once under QEMU TCG.
 
-The image lands in ``image_dir_for_tests()`` (``<repo>/build/image`` unless
-``$GOSHIP_IMAGE_DIR`` says otherwise), the same directory the VM tests boot, so a test run
-builds it at most once.
+The image is ``image_dir_for_tests()`` (``<repo>/build/image`` unless ``$GOSHIP_IMAGE_DIR``
+says otherwise), the same directory the VM tests boot, so a test run builds it at most once.
 """
 
 import hashlib
@@ -10,14 +9,14 @@ import json
 import shutil
 import subprocess
 import time
+from types import SimpleNamespace
 
 import pytest
 from ansible_collections.goship.core.plugins.module_utils import guest_channel
 
-from goship_ctl.image.build import Progress, build_image
+from goship_ctl.image.build import build_image
 from goship_ctl.image.errors import BuildError
 from goship_ctl.image.manifest import IMAGE_FILES, MANIFEST
-from goship_ctl.image.paths import image_dir_for_tests
 from goship_ctl.image.spec import ImageSpec
 
 pytestmark = pytest.mark.integration
@@ -28,11 +27,10 @@ BOOT_TIMEOUT_S = 120
 
 
 @pytest.fixture(scope="module")
-def image():
-    started = time.monotonic()
-    result = build_image(image_dir_for_tests(), progress=Progress(print))
-    print(f"image {'reused' if result.cached else 'built'} in {time.monotonic() - started:.1f} s")
-    return result
+def image(guest_image):
+    """The shared test image (conftest's ``guest_image``: built, or reused when current)."""
+    output, manifest = guest_image
+    return SimpleNamespace(output=output, manifest=manifest)
 
 
 def sha256(path):
@@ -81,13 +79,14 @@ def test_root_image_contents(image):
 
 
 def test_second_build_is_a_fast_no_op(image):
+    first = build_image(image.output)  # current unless sources changed since the fixture
     before = {name: (image.output / name).stat().st_mtime_ns for name in (*IMAGE_FILES, MANIFEST)}
     started = time.monotonic()
     again = build_image(image.output)
     elapsed = time.monotonic() - started
     print(f"no-op build took {elapsed:.3f} s")
     assert again.cached and elapsed < 2
-    assert again.manifest["input_hash"] == image.manifest["input_hash"]
+    assert again.manifest["input_hash"] == first.manifest["input_hash"]
     assert before == {name: (image.output / name).stat().st_mtime_ns for name in before}
 
 

@@ -75,6 +75,12 @@ def test_run_generation_live_restart_required_stop(vm_args):
     assert started["changed"] and started["state"] == "running", started
     assert started["guest"]["protocol_version"] == 1
 
+    one, every = run_tasks([{"goship.core.guest_status": {"project": PROJECT, "node": NODE, "state_root": vm_args["state_root"]}},
+                            {"goship.core.guest_status": {"state_root": vm_args["state_root"]}}], check=True)
+    assert one["vms"][0]["reachable"] and one["vms"][0]["status"]["pid"] == 1, one
+    assert one["vms"][0]["generation"] == 0 and one["changed"] is False
+    assert DOMAIN in [vm["domain"] for vm in every["vms"]]
+
     bump, resize = run_tasks([vm(vm_args, generation=1), vm(vm_args, generation=1, memory_mib=320)])
     assert bump["changed"] and bump["restart_required"] is False and bump["differences"][0]["item"] == "metadata.generation"
     assert resize["changed"] and resize["restart_required"] is True and resize["state"] == "running"

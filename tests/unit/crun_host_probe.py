@@ -116,7 +116,7 @@ def main():
 
     web = Replica(5, None, env={"PORT": str(HTTP_PORT)})  # the image's own Entrypoint + Cmd: httpd
     report["http"] = fetch(HTTP_PORT)
-    runtime.signal(web.launch, web.pid, signal.SIGTERM)  # busybox httpd handles TERM
+    runtime.signal(web.launch, web.pid, signal.SIGKILL)  # httpd, the namespace's init, has no TERM handler
     report["web_exit"] = web.wait()
     web.cleanup()
 

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Boot benchmark (issue 2): how much slower than a bare busybox guest is the GoShip image?
+
+Boots, through libvirt (qemu:///system) with one domain template and the same settings,
+alternately, ``--runs`` times each:
+
+* baseline: the image's kernel + a busybox initramfs (bench/baseline_initramfs.py) that only
+  loads the virtio modules and writes one line to the port ``org.goship.init.0``;
+* goship: the GoShip image (stage0 -> switch_root -> guest_init) up to its ``hello`` reply.
+
+Each time is measured from just before ``dom.create()`` (``virsh start``) to the first line
+read from init.sock by a client that connects in a tight loop (for guest_init, the first line
+is the reply to the client's connect-time ``sync``; ``hello`` follows). Prints a table and, as
+its last line, one JSON object: baseline_s, goship_s (medians), ratio, image_bytes,
+guest_init_rss_kib. Results and method: docs/benchmarks.md.
+
+Run as root from the repo: ``.venv/bin/python bench/boot.py [--runs 3] [--machine pc]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+# The repo root first: bench/guest_init.py must not shadow the guest_init package the image builder hashes.
+sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "build" / "collections"), str(REPO_ROOT / "tests" / "integration")]
+
+# pylint: disable=wrong-import-position
+import libvirt  # noqa: E402
+
+import baseline_initramfs  # noqa: E402
+import vm_harness  # noqa: E402
+from ansible_collections.goship.core.plugins.module_utils import accel  # noqa: E402
+from goship_ctl.image.build import build_image  # noqa: E402
+from goship_ctl.image.paths import image_dir_for_tests  # noqa: E402
+
+TARGETS = {"ratio": 1.5, "image_bytes": 40 * 1024 * 1024, "guest_init_rss_kib": 25 * 1024}
+BOOTED_FILES = ("vmlinuz", "initrd.img", "rootfs.squashfs")
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--runs", type=int, default=3, help="boots of each kind (default 3)")
+    parser.add_argument("--machine", default="pc", help="QEMU machine type (default pc)")
+    parser.add_argument("--memory-mib", type=int, default=512)
+    parser.add_argument("--no-quiet", action="store_true", help="drop 'quiet' from the kernel command line")
+    parser.add_argument("--accel", choices=("auto", "tcg", "kvm"), default="auto",
+                        help="auto: KVM only if the probe shows it runs guest code (plugins/module_utils/accel.py)")
+    parser.add_argument("--image-dir", type=Path, default=image_dir_for_tests(),
+                        help="GoShip image to boot; (re)built first if its inputs changed (default build/image)")
+    parser.add_argument("--console-dir", type=Path, help="keep each boot's console.log here")
+    parser.add_argument("--timeout", type=float, default=vm_harness.BOOT_TIMEOUT_S, help="per-boot limit, seconds")
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def boot_baseline(vm, timeout):
+    started = vm.start()
+    line = vm_harness.first_line(vm.paths.channel, started + timeout)
+    first = time.monotonic() - started
+    if line.decode() != baseline_initramfs.READY_LINE:
+        raise RuntimeError(f"baseline guest wrote {line!r}")
+    shut_off = vm.wait_shut_off()
+    return {"first_line_s": first, "hello_s": None, "rss_kib": None, "shut_off": shut_off}
+
+
+def boot_goship(vm, timeout):
+    started = vm.start()
+    with vm_harness.connect_channel(vm.paths.channel, started + timeout) as channel:
+        first = time.monotonic() - started
+        channel.hello()
+        hello = time.monotonic() - started
+        status = channel.request("status")
+        channel.request("shutdown", {"reboot": False})
+    return {"first_line_s": first, "hello_s": hello, "rss_kib": status["rss_kib"], "shut_off": vm.wait_shut_off()}
+
+
+def run_boot(conn, spec, boot, args):
+    with vm_harness.ScratchVm(conn, spec) as vm:
+        try:
+            result = boot(vm, args.timeout)
+        finally:
+            if args.console_dir:
+                args.console_dir.mkdir(parents=True, exist_ok=True)
+                (args.console_dir / f"{spec.name}.log").write_text(vm.console_tail(1 << 20))
+    if not result["shut_off"]:
+        print(f"warning: {spec.name} did not shut off by itself; destroyed", file=sys.stderr)
+    return result
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value):
+    return "-" if value is None else f"{value:.2f}"
+
+
+def report(rows, manifest, settings):
+    print(f"{'kind':<9} {'run':>3} {'first line s':>12} {'hello s':>8} {'rss KiB':>8}")
+    for row in rows:
+        print(f"{row['kind']:<9} {row['run']:>3} {fmt(row['first_line_s']):>12} {fmt(row['hello_s']):>8} "
+              f"{row['rss_kib'] if row['rss_kib'] is not None else '-':>8}")
+    baseline = median(r["first_line_s"] for r in rows if r["kind"] == "baseline")
+    goship = median(r["hello_s"] for r in rows if r["kind"] == "goship")
+    rss = median(r["rss_kib"] for r in rows if r["kind"] == "goship")
+    image_bytes = sum(manifest["files"][name]["size"] for name in BOOTED_FILES)
+    result = {
+        "baseline_s": round(baseline, 3), "goship_s": round(goship, 3), "ratio": round(goship / baseline, 3),
+        "image_bytes": image_bytes, "guest_init_rss_kib": rss,
+    }
+    met = {key: result[key] <= limit for key, limit in TARGETS.items()}
+    print("targets: " + ", ".join(f"{key} <= {TARGETS[key]} {'met' if ok else 'MISSED'}" for key, ok in met.items()))
+    result.update(settings)
+    print(json.dumps(result, sort_keys=True))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    manifest = build_image(args.image_dir).manifest
+    state_root = tempfile.mkdtemp(prefix="goship-bench-")
+    conn = libvirt.open(vm_harness.LIBVIRT_URI)
+    try:
+        if args.accel == "auto":
+            choice = accel.choose(state_root)
+            virt_type = choice.virt_type
+            print(f"accelerator: {choice.accel} ({choice.reason})", file=sys.stderr)
+        else:
+            virt_type = "kvm" if args.accel == "kvm" else "qemu"
+        work = Path(state_root) / "baseline"
+        work.mkdir()
+        baseline_initrd = baseline_initramfs.build(args.image_dir, manifest["kernel_version"], work)
+        options = {"machine": args.machine, "memory_mib": args.memory_mib, "quiet": not args.no_quiet}
+        kinds = (("baseline", boot_baseline, {"initrd": str(baseline_initrd)}), ("goship", boot_goship, {}))
+        rows = []
+        for run in range(1, args.runs + 1):
+            for kind, boot, extra in kinds:
+                spec = vm_harness.image_spec(args.image_dir, state_root, vm_harness.scratch_node("bench"), kind,
+                                             virt_type, **options, **extra)
+                rows.append({"kind": kind, "run": run, **run_boot(conn, spec, boot, args)})
+                print(f"{kind} run {run}: {fmt(rows[-1]['hello_s'] or rows[-1]['first_line_s'])} s", file=sys.stderr)
+        report(rows, manifest, {"runs": args.runs, "machine": args.machine, "virt_type": virt_type,
+                                "quiet": not args.no_quiet, "memory_mib": args.memory_mib})
+    finally:
+        conn.close()
+        shutil.rmtree(state_root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
