@@ -129,6 +129,10 @@ def main(argv=None):
     args = parse_args(argv)
     manifest = build_image(args.image_dir).manifest
     state_root = tempfile.mkdtemp(prefix="goship-bench-")
+    # QEMU runs as libvirt-qemu and opens kernel, initrd and disks itself: like an image
+    # directory, the baseline's must be reachable by that user (state_root is 0700).
+    work = Path(tempfile.mkdtemp(prefix="goship-bench-baseline-"))
+    work.chmod(0o755)
     conn = libvirt.open(vm_harness.LIBVIRT_URI)
     try:
         if args.accel == "auto":
@@ -137,8 +141,6 @@ def main(argv=None):
             print(f"accelerator: {choice.accel} ({choice.reason})", file=sys.stderr)
         else:
             virt_type = "kvm" if args.accel == "kvm" else "qemu"
-        work = Path(state_root) / "baseline"
-        work.mkdir()
         baseline_initrd = baseline_initramfs.build(args.image_dir, manifest["kernel_version"], work)
         options = {"machine": args.machine, "memory_mib": args.memory_mib, "quiet": not args.no_quiet}
         kinds = (("baseline", boot_baseline, {"initrd": str(baseline_initrd)}), ("goship", boot_goship, {}))
@@ -154,6 +156,7 @@ def main(argv=None):
     finally:
         conn.close()
         shutil.rmtree(state_root, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

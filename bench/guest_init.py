@@ -63,20 +63,14 @@ def free_port_block(count):
 
 
 def apps_spec(apps, replicas, webroot):
+    """APPS apps of REPLICAS busybox httpd each, on PORT (first port + replica index)."""
     first = free_port_block(apps * replicas)
     return [{
         "name": "app%02d" % number, "runtime": "process", "image": "/", "replicas": replicas,
-        "command": ["busybox", "httpd", "-f", "-h", webroot, "-p"], "args": [],
+        "command": ["sh", "-c", "exec busybox httpd -f -h %s -p 127.0.0.1:$PORT" % webroot],
         "ports": [first + number * replicas],
         "health": {"readiness": {"tcp": {}, "interval_s": 0.05}},
     } for number in range(apps)]
-
-
-def with_port_args(apps):
-    """busybox httpd takes the port as an argument: pass it through a shell reading $PORT."""
-    for app in apps:
-        app["command"] = ["sh", "-c", 'exec busybox httpd -f -h "$0" -p 127.0.0.1:$PORT', app["command"][3]]
-    return apps
 
 
 def wait_for(channel, condition, what):
@@ -86,7 +80,7 @@ def wait_for(channel, condition, what):
         if condition(status):
             return status
         if time.monotonic() > deadline:
-            raise RuntimeError("timed out waiting for %s" % what)
+            raise RuntimeError("timed out waiting for %s; status: %s" % (what, json.dumps(status)))
         time.sleep(POLL_S)
 
 
@@ -125,7 +119,7 @@ def run(args):
 
 
 def measure(channel, args, webroot):
-    apps = with_port_args(apps_spec(args.apps, args.replicas, webroot))
+    apps = apps_spec(args.apps, args.replicas, webroot)
     started = time.monotonic()
     channel.request("apply", {"generation": 1, "apps": apps})
     status = wait_for(channel, everything_ready, "all replicas ready")

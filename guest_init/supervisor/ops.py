@@ -41,7 +41,10 @@ class SupervisorOps:
         if current is not None and desired.generation < current and not args["force"]:
             raise ProtocolError(protocol.BAD_REQUEST, "generation: %d is older than the applied generation %d (force: true overrides)"
                                 % (desired.generation, current))
-        changes = self._supervisor.apply(desired)
+        try:
+            changes = self._supervisor.apply(desired)
+        except OSError as exc:  # persisting failed: nothing was changed
+            raise ProtocolError(protocol.INTERNAL, "saving the spec failed: %s" % exc) from None
         return {"accepted": True, "generation": desired.generation, "changes": changes}
 
     def logs(self, args):
