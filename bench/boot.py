@@ -70,7 +70,7 @@ def boot_baseline(vm, timeout):
     if line.decode() != baseline_initramfs.READY_LINE:
         raise RuntimeError(f"baseline guest wrote {line!r}")
     shut_off = vm.wait_shut_off()
-    return {"first_line_s": first, "hello_s": None, "rss_kib": None, "shut_off": shut_off}
+    return {"create_s": vm.create_s, "first_line_s": first, "hello_s": None, "rss_kib": None, "shut_off": shut_off}
 
 
 def boot_goship(vm, timeout):
@@ -81,7 +81,8 @@ def boot_goship(vm, timeout):
         hello = time.monotonic() - started
         status = channel.request("status")
         channel.request("shutdown", {"reboot": False})
-    return {"first_line_s": first, "hello_s": hello, "rss_kib": status["rss_kib"], "shut_off": vm.wait_shut_off()}
+    return {"create_s": vm.create_s, "first_line_s": first, "hello_s": hello, "rss_kib": status["rss_kib"],
+            "shut_off": vm.wait_shut_off()}
 
 
 def run_boot(conn, spec, boot, args):
@@ -107,9 +108,9 @@ def fmt(value):
 
 
 def report(rows, manifest, settings):
-    print(f"{'kind':<9} {'run':>3} {'first line s':>12} {'hello s':>8} {'rss KiB':>8}")
+    print(f"{'kind':<9} {'run':>3} {'create() s':>10} {'first line s':>12} {'hello s':>8} {'rss KiB':>8}")
     for row in rows:
-        print(f"{row['kind']:<9} {row['run']:>3} {fmt(row['first_line_s']):>12} {fmt(row['hello_s']):>8} "
+        print(f"{row['kind']:<9} {row['run']:>3} {fmt(row['create_s']):>10} {fmt(row['first_line_s']):>12} {fmt(row['hello_s']):>8} "
               f"{row['rss_kib'] if row['rss_kib'] is not None else '-':>8}")
     baseline = median(r["first_line_s"] for r in rows if r["kind"] == "baseline")
     goship = median(r["hello_s"] for r in rows if r["kind"] == "goship")

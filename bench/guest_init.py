@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark of guest_init's supervisor on this host (process runtime, no VM).
 
 Starts guest_init as an ordinary process (`--socket`, a tmp `--state-dir`), drives it with the

@@ -60,18 +60,20 @@ class Replica:
         self._cancel_timers()
         if self.stop_requested:
             return
-        runtime = self.app.runtime(self.spec.runtime)
         pipes = [OutputPipe(self.app.loop, self.app.logs(self.index), stream) for stream in ("stdout", "stderr")]
         try:
+            runtime = self.app.runtime(self.spec.runtime)
             argv = runtime.resolve_argv(self.spec.image, self.spec.command, self.spec.args)
             if not argv:
                 raise ValueError("no command: neither the spec nor the image gives one")
             self.launch = self._make_launch(argv, pipes[0].write_fd, pipes[1].write_fd)
             self.pid = runtime.start(self.launch)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # pylint: disable=broad-except  # a runtime's failure is this replica's, not the loop's
             for pipe in pipes:
                 pipe.close()
-            self._start_failed(str(exc))
+            if not isinstance(exc, (OSError, ValueError)):
+                log.exception("%s: runtime %s failed" % (self.container_id, self.spec.runtime))
+            self._start_failed(str(exc) or type(exc).__name__)
             return
         for pipe in pipes:
             pipe.close_write_end()

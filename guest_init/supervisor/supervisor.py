@@ -9,7 +9,6 @@ import time
 
 from guest_init import log
 from guest_init.runtimes import get_runtime
-from guest_init.supervisor import spec as specs
 from guest_init.supervisor.app import App
 
 STOP_CHECK_S = 0.05

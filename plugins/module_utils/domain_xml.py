@@ -87,6 +87,8 @@ class Disk:
     readonly: bool = True
     driver_type: str = 'raw'
     device: str = 'disk'
+    # guest_init finds data disks by serial (no udev in the guest): goship-images, goship-state.
+    serial: str | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +216,9 @@ DOMAIN_TEMPLATE = """\
       <driver name='qemu' type='{{ disk.driver_type }}'/>
       <source file='{{ disk.source }}'/>
       <target dev='{{ disk.target }}' bus='virtio'/>
+{% if disk.serial %}
+      <serial>{{ disk.serial }}</serial>
+{% endif %}
 {% if disk.readonly %}
       <readonly/>
 {% endif %}

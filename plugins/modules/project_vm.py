@@ -94,6 +94,31 @@ options:
   cpu_model:
     description: Named CPU model under TCG (ignored with KVM, which uses host-passthrough).
     type: str
+  disks:
+    description:
+      - Extra virtio disks after the image's root disk (C(vda)), in order C(vdb), C(vdc), ...
+      - guest_init finds them by serial, for example C(goship-images) (the read-only OCI image
+        disk) and C(goship-state); the NoCloud seed ISO is found by its C(cidata) label.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      source:
+        description: Path of the disk file on the node.
+        type: path
+        required: true
+      format:
+        description: Disk format.
+        type: str
+        choices: [raw, qcow2]
+        default: raw
+      readonly:
+        description: Attach read-only.
+        type: bool
+        default: true
+      serial:
+        description: Serial the guest sees (letters, digits, C(-), C(_), at most 20).
+        type: str
   kernel_args:
     description: Extra kernel command-line arguments.
     type: list
@@ -179,6 +204,7 @@ guest:
 '''
 
 import os
+import re
 import shutil
 import time
 
@@ -195,6 +221,7 @@ except ImportError:  # pragma: no cover - reported by node_args.open_libvirt
 
 STATE_NAMES = {1: 'running', 2: 'blocked', 3: 'paused', 4: 'shutdown', 5: 'shut off', 6: 'crashed', 7: 'pmsuspended'}
 IMAGE_FILES = ('vmlinuz', 'initrd.img', 'rootfs.squashfs')
+SERIAL_RE = re.compile(r'^[A-Za-z0-9_-]{1,20}$')
 
 
 def validate(module):
@@ -218,6 +245,8 @@ def validate(module):
     total_mib = host_facts.memory_facts()['total_mib']
     if params['memory_mib'] < 64 or params['memory_mib'] > total_mib:
         module.fail_json(msg='memory_mib: %d is outside 64..%d (the host has %d MiB)' % (params['memory_mib'], total_mib, total_mib))
+    if len(params['disks']) > 24:
+        module.fail_json(msg='disks: at most 24 extra disks (vdb to vdy)')
     for name in ('shutdown_timeout', 'guest_timeout'):
         if params[name] < 1:
             module.fail_json(msg='%s must be >= 1' % name)
@@ -253,11 +282,23 @@ def build_spec(module, root, virt_type):
             memory_mib=params['memory_mib'], vcpus=params['vcpus'],
             topology=domain_xml.CpuTopology(**topology) if topology else None,
             virt_type=virt_type, machine=params['machine'], cpu_model=params['cpu_model'],
-            disks=(domain_xml.Disk(source=image['rootfs.squashfs']),),
+            disks=(domain_xml.Disk(source=image['rootfs.squashfs']),) + extra_disks(module),
             kernel_args=tuple(params['kernel_args']),
         )
     except domain_xml.DomainSpecError as exc:
         module.fail_json(msg=str(exc))
+
+
+def extra_disks(module):
+    disks = []
+    for index, disk in enumerate(module.params['disks']):
+        if not os.path.isabs(disk['source']) or not (module.check_mode or os.path.isfile(disk['source'])):
+            module.fail_json(msg='disks[%d].source: %s is not an existing file' % (index, disk['source']))
+        if disk['serial'] is not None and not SERIAL_RE.match(disk['serial']):
+            module.fail_json(msg='disks[%d].serial: %r must be 1-20 of letters, digits, "-" and "_"' % (index, disk['serial']))
+        disks.append(domain_xml.Disk(source=disk['source'], target='vd%s' % chr(ord('b') + index), readonly=disk['readonly'],
+                                     driver_type=disk['format'], serial=disk['serial']))
+    return tuple(disks)
 
 
 def lookup(conn, name):
@@ -399,6 +440,9 @@ def main():
         virt_type=dict(type='str', choices=['auto', 'kvm', 'qemu'], default='auto'),
         cpu_model=dict(type='str'),
         kernel_args=dict(type='list', elements='str', default=[]),
+        disks=dict(type='list', elements='dict', default=[], options=dict(
+            source=dict(type='path', required=True), format=dict(type='str', choices=['raw', 'qcow2'], default='raw'),
+            readonly=dict(type='bool', default=True), serial=dict(type='str'))),
         restart_on_change=dict(type='bool', default=False),
         shutdown_timeout=dict(type='int', default=60),
         wait_for_guest=dict(type='bool', default=False),

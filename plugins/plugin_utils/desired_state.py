@@ -31,7 +31,8 @@ NODE_FIELDS = ('connection', 'host', 'port', 'user', 'state_root', 'labels', 'va
 PROJECT_FIELDS = ('generation', 'nodes', 'vm', 'apps')
 # Node fields that become Ansible connection variables; vars may not set these a second time.
 CONNECTION_VARS = {'connection': 'ansible_connection', 'host': 'ansible_host', 'port': 'ansible_port', 'user': 'ansible_user'}
-RESERVED_VAR_PREFIX = 'goship_'
+# Host vars the plugin sets itself; other goship_* vars (role settings) may be given per node.
+RESERVED_VARS = ('goship_node', 'goship_state_root', 'goship_labels', 'goship_project_vms')
 
 
 class DesiredStateError(ValueError):
@@ -161,8 +162,8 @@ def _vars_problems(node, path):
     for key in variables:
         if not (isinstance(key, str) and key.isidentifier() and not keyword.iskeyword(key)):
             problems.append('%s.vars: %r is not a valid variable name' % (path, key))
-        elif key.startswith(RESERVED_VAR_PREFIX):
-            problems.append('%s.vars.%s: names starting with %r are set by GoShip' % (path, key, RESERVED_VAR_PREFIX))
+        elif key in RESERVED_VARS:
+            problems.append('%s.vars.%s: is set by GoShip from the document' % (path, key))
         elif key in given_connection_vars:
             problems.append('%s.vars.%s: conflicts with %s.%s' % (path, key, path, given_connection_vars[key]))
     return problems

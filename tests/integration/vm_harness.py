@@ -51,6 +51,7 @@ class ScratchVm:
         self.paths = spec.paths
         self.dom = None
         self.destroyed = False
+        self.create_s = None
 
     def __enter__(self):
         self.paths.create()
@@ -61,9 +62,10 @@ class ScratchVm:
         self.remove()
 
     def start(self) -> float:
-        """``virsh start``; returns the monotonic time just before it."""
+        """``virsh start``; returns the monotonic time just before it (``create_s``: its duration)."""
         started = time.monotonic()
         self.dom.create()
+        self.create_s = time.monotonic() - started
         self.paths.restrict_channel()
         return started
 

@@ -47,7 +47,7 @@ def test_minimal_document_is_valid():
     (lambda d: d["nodes"]["node1"].update(state_root="relative"), "nodes.node1.state_root: must be an absolute path"),
     (lambda d: d["nodes"]["node1"].update(labels=["a"]), "nodes.node1.labels: must be a mapping, got list"),
     (lambda d: d["nodes"]["node1"]["labels"].update(zone=["a"]), "nodes.node1.labels.zone: must be a string, number or boolean"),
-    (lambda d: d["nodes"]["node1"]["vars"].update(goship_node="x"), "nodes.node1.vars.goship_node: names starting with 'goship_' are set by GoShip"),
+    (lambda d: d["nodes"]["node1"]["vars"].update(goship_node="x"), "nodes.node1.vars.goship_node: is set by GoShip from the document"),
     (lambda d: d["nodes"]["node2"].update(vars={"ansible_host": "x"}), "nodes.node2.vars.ansible_host: conflicts with nodes.node2.host"),
     (lambda d: d["nodes"]["node1"]["vars"].update({"not-a-name": 1}), "nodes.node1.vars: 'not-a-name' is not a valid variable name"),
     (lambda d: d["projects"].update(Alpha={"generation": 0, "nodes": []}), "projects.Alpha: project name must be a DNS label"),

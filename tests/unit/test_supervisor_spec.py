@@ -88,7 +88,7 @@ def test_hash_ignores_fields_changed_in_place():
 
 def test_backoff_is_immediate_then_doubles_to_a_cap_and_resets_after_a_stable_run():
     backoff = Backoff()
-    delays = [backoff.record_exit(0.1) for _ in range(12)]
+    delays = [backoff.record_exit(0.1) for _attempt in range(12)]
     assert delays[:5] == [0.0, 0.2, 0.4, 0.8, 1.6] and delays[-1] == 30.0
     assert backoff.exhausted()
     assert backoff.record_exit(60.0) == 0.0 and not backoff.exhausted()

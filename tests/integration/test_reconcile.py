@@ -1,0 +1,111 @@
+"""playbooks/reconcile.yml end to end: 2 simulated nodes, real VMs, real crun containers.
+
+One project on both nodes with app `web` at 2 replicas gives 2 VMs and 4 containers; a second
+run changes nothing; 3 replicas give 6 without restarting a VM or touching the running
+replicas; removing the project removes both VMs and their state; a domain GoShip did not
+make stays untouched throughout.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import libvirt
+import pytest
+import yaml
+
+from ansible_play import ansible_env
+from goship_ctl.oci.busybox import build_busybox_image
+
+REPO = Path(__file__).resolve().parents[2]
+NODES = ("rcn1", "rcn2")
+PROJECT = "alpha"
+FOREIGN = "goship-rcn1-notours"
+
+
+def desired_state(tmp, replicas, generation, projects=True):
+    nodes = {}
+    for node in NODES:
+        nodes[node] = {
+            "connection": "local",
+            "state_root": str(tmp / node),
+            "vars": {"goship_node_manage_packages": False, "goship_image_dir": str(tmp / "image"),
+                     "goship_oci_images_dir": str(tmp / "oci"), "ansible_python_interpreter": sys.executable},
+        }
+    doc = {"apiVersion": "goship/v1", "kind": "DesiredState", "nodes": nodes, "projects": {}}
+    if projects:
+        doc["projects"][PROJECT] = {
+            "generation": generation, "nodes": list(NODES), "vm": {"vcpus": 1, "memory_mib": 384},
+            "apps": [{"name": "web", "image": "demo-web", "replicas": replicas, "ports": [8080],
+                      "health": {"readiness": {"http": {"path": "/healthz"}, "interval_s": 1}}}],
+        }
+    return doc
+
+
+def reconcile(tmp, doc):
+    (tmp / "state.yml").write_text(yaml.safe_dump(doc))
+    inventory = tmp / "nodes.goship.yml"
+    inventory.write_text(yaml.safe_dump({"plugin": "goship.core.goship", "state_file": str(tmp / "state.yml")}))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "reconcile.yml")],
+        env=ansible_env({"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_FORKS": "2"}),
+        capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL, check=False)
+    report = json.loads(proc.stdout) if proc.stdout.startswith("{") else None
+    assert proc.returncode == 0 and report, f"reconcile failed (rc {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    return report["stats"]
+
+
+def guest_replicas(tmp, node):
+    """{index: (state, pid)} of app web in the node's VM, and the guest's boot id."""
+    from ansible_collections.goship.core.plugins.module_utils.guest_channel import GuestChannel
+    sock = tmp / node / "vms" / f"goship-{node}-{PROJECT}" / "init.sock"
+    with GuestChannel(str(sock), timeout=30) as guest:
+        status = guest.request("status")
+        boot = guest.request("hello", {"protocol_version": 1})["boot_id"]
+    web = status["apps"]["web"]
+    return {r["index"]: (r["state"], r["pid"]) for r in web["replicas"]}, boot
+
+
+@pytest.fixture
+def tmp(tmp_path, guest_image, libvirt_conn):
+    image_dir, _manifest = guest_image
+    (tmp_path / "image").symlink_to(image_dir)
+    build_busybox_image(tmp_path / "oci" / "demo-web")
+    libvirt_conn.defineXML(f"<domain type='qemu'><name>{FOREIGN}</name><uuid>{uuid.uuid4()}</uuid>"
+                           "<memory unit='MiB'>64</memory><os><type arch='x86_64'>hvm</type></os></domain>")
+    yield tmp_path
+    for dom in libvirt_conn.listAllDomains():
+        if dom.name().startswith(("goship-rcn1-", "goship-rcn2-")):
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+
+
+def test_reconcile_two_nodes(tmp, libvirt_conn):
+    stats = reconcile(tmp, desired_state(tmp, replicas=2, generation=1))
+    assert all(stats[node]["failures"] == 0 for node in NODES)
+    before = {}
+    for node in NODES:
+        replicas, boot = guest_replicas(tmp, node)
+        assert sorted(replicas) == [0, 1] and all(state in ("running", "ready") for state, _ in replicas.values()), replicas
+        before[node] = (replicas, boot)
+
+    again = reconcile(tmp, desired_state(tmp, replicas=2, generation=1))
+    assert {node: again[node]["changed"] for node in NODES} == {node: 0 for node in NODES}, again
+
+    reconcile(tmp, desired_state(tmp, replicas=3, generation=2))
+    for node in NODES:
+        replicas, boot = guest_replicas(tmp, node)
+        assert boot == before[node][1], f"{node}: the VM restarted"
+        assert sorted(replicas) == [0, 1, 2], replicas
+        assert all(replicas[i][1] == before[node][0][i][1] for i in (0, 1)), f"{node}: running replicas were replaced"
+
+    reconcile(tmp, desired_state(tmp, replicas=3, generation=3, projects=False))
+    names = [dom.name() for dom in libvirt_conn.listAllDomains()]
+    assert not [name for name in names if name.endswith(f"-{PROJECT}") and name.startswith("goship-rcn")], names
+    assert not any(os.path.exists(tmp / node / "vms" / f"goship-{node}-{PROJECT}") for node in NODES)
+    foreign = libvirt_conn.lookupByName(FOREIGN)
+    assert foreign.maxMemory() == 65536 and not foreign.isActive()
