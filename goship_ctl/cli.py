@@ -12,9 +12,9 @@ import argparse
 import sys
 
 from goship_ctl import __version__
-from goship_ctl.commands import image
+from goship_ctl.commands import apply, delete, describe, get, image, node, scale, serve, token
 
-COMMANDS = (image,)
+COMMANDS = (serve, apply, get, describe, scale, delete, node, token, image)
 
 
 def build_parser() -> argparse.ArgumentParser:

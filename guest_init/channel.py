@@ -195,13 +195,17 @@ class SocketServer(Stream):
         import socket
         self.path = path
         self._listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+        # bound and listening under a temporary name, then renamed: a client that sees the
+        # path never meets a socket that is not listening yet (ECONNREFUSED)
+        pending = path + ".new"
         try:
-            os.unlink(path)
+            os.unlink(pending)
         except FileNotFoundError:
             pass
-        self._listener.bind(path)
-        os.chmod(path, 0o600)
+        self._listener.bind(pending)
+        os.chmod(pending, 0o600)
         self._listener.listen(8)
+        os.rename(pending, path)
         self._listener.setblocking(False)
         self._client = None
         loop.add_reader(self._listener.fileno(), self._accept)

@@ -72,6 +72,7 @@ class GuestInit:
         if "goship.hostname" in options:
             pid1.set_hostname(options["goship.hostname"])
         self._cmdline = options
+        pid1.loopback_up()
         os.environ["PATH"] = pid1.SEARCH_PATH
         pid1.disable_ctrl_alt_del()
         self.reaper.reap()  # zombies inherited from stage0, if any
@@ -98,8 +99,8 @@ class GuestInit:
     def _after_modules(self):
         if self.channel is not None:
             return
-        from guest_init.supervisor.service import Paths
-        self._start_apps(Paths.for_pid1(self._cmdline))
+        from guest_init.supervisor.service import pid1_paths
+        self._start_apps(pid1_paths(self._cmdline))
         from guest_init.powerbutton import PowerButtons
         PowerButtons(self.loop, lambda: self.shutdown.start(False, "ACPI power button")).start()
         self._open_channel()

@@ -105,6 +105,24 @@ def set_hostname(name):
         log.info("setting hostname failed: %s" % exc)
 
 
+def loopback_up():
+    """Bring `lo` up (the kernel then gives it 127.0.0.1 and ::1): replicas share the VM's
+    network namespace and reach each other, and health checks reach them, on loopback."""
+    import fcntl
+    import socket
+    import struct
+    siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            request = struct.pack("16sH14x", b"lo", 0)
+            flags = struct.unpack("16sH14x", fcntl.ioctl(sock, siocgifflags, request))[1]
+            if not flags & iff_up:
+                fcntl.ioctl(sock, siocsifflags, struct.pack("16sH14x", b"lo", flags | iff_up))
+                log.info("loopback up")
+    except OSError as exc:
+        log.info("bringing up lo failed: %s" % exc)
+
+
 def disable_ctrl_alt_del():
     """Make Ctrl-Alt-Del a SIGINT to us (orderly shutdown) instead of an immediate reboot."""
     try:

@@ -42,8 +42,8 @@ MOUNTS = (
 def resources(limits):
     """linux.resources for a base.Limits (None fields are left unlimited)."""
     spec = {}
-    if limits.memory_bytes is not None:
-        spec["memory"] = {"limit": limits.memory_bytes}
+    if limits.memory_bytes is not None:  # swap = limit: no swap on top (memory.swap.max 0)
+        spec["memory"] = {"limit": limits.memory_bytes, "swap": limits.memory_bytes}
     if limits.pids is not None:
         spec["pids"] = {"limit": limits.pids}
     if limits.cpu_millis is not None:

@@ -19,6 +19,7 @@ import os
 import select
 import shutil
 import signal as signals
+import time
 
 from guest_init import log
 from guest_init.oci import bundle as bundles
@@ -55,25 +56,33 @@ class CrunRuntime(Runtime):
         self.crun_root = os.path.join(state_dir, "crun")
         self.bundles_dir = os.path.join(state_dir, "bundles")
         self.store = RootfsStore(state_dir)
+        self._bundles_ready = False
 
     # -- Runtime interface --------------------------------------------------
     def start(self, launch):
+        began = time.monotonic()
         layout, image = self._image(launch.image)
         try:
             lower = self.store.ensure(layout, image)
         except (LayoutError, ValueError, OSError) as exc:
             raise CrunError("image %s: cannot unpack: %s" % (launch.image, exc)) from None
+        unpacked = time.monotonic()
         bundle_dir = self._fresh_bundle(launch)
         try:
             overlay.mount(lower, bundle_dir)
             bundles.write_config(bundle_dir, self._config(launch, image, lower))
-            return self._create_and_start(launch, bundle_dir)
-        except (ValueError, OSError) as exc:
-            self.cleanup(launch)
-            raise CrunError("%s: %s" % (launch.container_id, exc)) from None
+            prepared = time.monotonic()
+            pid = self._create_and_start(launch, bundle_dir)
+            log.debug("%s: image %.0f ms, bundle + overlay %.0f ms, crun create + start %.0f ms" % (
+                launch.container_id, (unpacked - began) * 1000, (prepared - unpacked) * 1000,
+                (time.monotonic() - prepared) * 1000))
+            return pid
         except CrunError:
             self.cleanup(launch)
             raise
+        except (ValueError, OSError) as exc:
+            self.cleanup(launch)
+            raise CrunError("%s: %s" % (launch.container_id, exc)) from None
 
     def signal(self, launch, pid, signum):
         """`crun kill --all`: every process in the replica's cgroup (none left: nothing to do).
@@ -111,16 +120,17 @@ class CrunRuntime(Runtime):
         return [self.crun, *self._global_options(), "exec", *extra, launch.container_id, *argv]
 
     def cgroup_dir(self, launch):
-        return os.path.join(self.cgroup_root or CGROUP2_MOUNT, launch.cgroup)
+        """The replica's cgroup; empty without cgroups (crun runs with --cgroup-manager=disabled)."""
+        return "" if self.cgroup_root is None else os.path.join(self.cgroup_root, launch.cgroup)
 
     # -- image and process ----------------------------------------------------
-    def resolve_argv(self, image_name, command, args):
+    def resolve_argv(self, image, command, args):
         """argv for an app's command/args (None = unset) against the image's Entrypoint/Cmd."""
-        _layout, image = self._image(image_name)
+        _layout, resolved = self._image(image)
         try:
-            return tuple(process.resolve_argv(image.config, command, args))
+            return tuple(process.resolve_argv(resolved.config, command, args))
         except process.ProcessError as exc:
-            raise CrunError("image %s: %s" % (image_name, exc)) from None
+            raise CrunError("image %s: %s" % (image, exc)) from None
 
     def _image(self, name):
         if not image_name_ok(name):
@@ -132,11 +142,10 @@ class CrunRuntime(Runtime):
             raise CrunError("image %s: %s" % (name, exc)) from None
 
     def _config(self, launch, image, lower):
-        """config.json for the replica; an empty launch.argv means the image's Entrypoint + Cmd."""
-        argv = list(launch.argv) or process.resolve_argv(image.config, None, None)
+        """config.json for the replica (launch.argv comes from resolve_argv)."""
         user = process.resolve_user(lower, image.config, launch.user)
         return bundles.runtime_config(
-            argv=argv,
+            argv=launch.argv,
             env=process.merge_env(image.config, launch.env, user.home),
             cwd=process.workdir(image.config, launch.workdir),
             user=user,
@@ -164,6 +173,9 @@ class CrunRuntime(Runtime):
 
     def _fresh_bundle(self, launch):
         """An empty bundle directory; leftovers of an earlier run (crash, reboot) are removed."""
+        if not self._bundles_ready:
+            overlay.ensure_upper_capable(self.bundles_dir)
+            self._bundles_ready = True
         self.cleanup(launch)
         bundle_dir = self._bundle_dir(launch)
         os.makedirs(bundle_dir, mode=0o700)
@@ -216,8 +228,7 @@ def _spawn(argv, stdout_fd, stderr_fd):
         else:
             actions.append((os.POSIX_SPAWN_DUP2, source, target))
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    return os.posix_spawn(argv[0], argv, env, file_actions=actions,
-                           setsigdef=SPAWN_DEFAULT_SIGNALS, setsigmask=())
+    return os.posix_spawn(argv[0], argv, env, file_actions=actions, setsigdef=SPAWN_DEFAULT_SIGNALS, setsigmask=())
 
 
 def _wait_bounded(pid, what):

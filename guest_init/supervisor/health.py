@@ -7,7 +7,6 @@ Replicas share the VM's network namespace, so tcp and http checks go to 127.0.0.
 import errno
 import os
 import signal
-import socket
 
 from guest_init.reaper import describe_status
 
@@ -131,6 +130,7 @@ class SocketProbe:
         self.deadline = None
 
     def start(self):
+        import socket  # only apps with tcp/http checks pay for it
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setblocking(False)
         code = self._sock.connect_ex((HOST, self._port))
@@ -141,6 +141,7 @@ class SocketProbe:
 
     def _connected(self):
         self._loop.remove_writer(self._sock.fileno())
+        import socket
         code = self._sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if code != 0:
             self._finish(False, "connect to port %d: %s" % (self._port, os.strerror(code)))

@@ -17,7 +17,6 @@ from guest_init.supervisor.backoff import Backoff
 from guest_init.supervisor.health import HealthCheck
 from guest_init.supervisor.logbuf import OutputPipe
 
-ALIVE = ("starting", "ready", "running", "stopping")
 CLEANUP_RETRY_S = 0.05
 CLEANUP_ATTEMPTS = 100
 
@@ -242,7 +241,7 @@ class Replica:
         self._cleaning = True
         try:
             runtime.cleanup(launch)
-        except OSError as exc:
+        except Exception as exc:  # pylint: disable=broad-except  # retried; a runtime bug must not wedge the replica
             if attempts > 1:
                 self.app.loop.call_later(CLEANUP_RETRY_S, lambda: self._cleanup(runtime, launch, attempts - 1, then))
                 return

@@ -2,46 +2,54 @@
 
 Boot order: (PID 1) mount the state and images disks, then the cgroup tree (guest_init moves
 itself to init.scope), then the initial spec: the config drive's when newer than the
-persisted one, else the persisted one.
+persisted one, else the persisted one. The Supervisor itself (spec validation, runtimes,
+dataclasses, hashlib) is imported only once there is something to supervise, so a VM without
+apps boots as fast as before.
 """
 
-import os
-from dataclasses import dataclass
+import collections
 
 from guest_init import log
 from guest_init.supervisor import cgroups, disks
 from guest_init.supervisor.ops import SupervisorOps
 from guest_init.supervisor.store import SpecStore, find_config_drive, initial_state
-from guest_init.supervisor.supervisor import Supervisor
 
 PID1_STATE_DIR = "/var/lib/goship-guest"
 PID1_IMAGES_DIR = "/run/goship/images"
 PID1_CGROUP_ROOT = "/sys/fs/cgroup"
 STATE_DISK_SERIAL = "goship-state"
 IMAGES_DISK_SERIAL = "goship-images"
+RUNTIME_STATE_DIR = "/run/goship-guest"  # runtimes' scratch space when nothing is persisted
+
+# state_dir None: nothing persisted; cgroup_root None: no cgroups (no limits, no cgroup stats);
+# config None: look for a cidata volume (PID 1 only)
+Paths = collections.namedtuple("Paths", "state_dir images_dir cgroup_root config",
+                               defaults=(None, PID1_IMAGES_DIR, None, None))
 
 
-@dataclass(frozen=True)
-class Paths:
-    state_dir: str | None = None  # None: nothing persisted (an ordinary process without --state-dir)
-    images_dir: str = PID1_IMAGES_DIR
-    cgroup_root: str | None = None  # None: no cgroups (no limits, no cgroup stats)
-    config: str | None = None  # the config drive or goship.json; None: look for a cidata volume (PID 1)
-
-    @classmethod
-    def for_pid1(cls, cmdline):
-        return cls(PID1_STATE_DIR, PID1_IMAGES_DIR, PID1_CGROUP_ROOT, cmdline.get("goship.config"))
+def pid1_paths(cmdline):
+    return Paths(PID1_STATE_DIR, PID1_IMAGES_DIR, PID1_CGROUP_ROOT, cmdline.get("goship.config"))
 
 
 class SupervisorService:
     def __init__(self, loop, reaper, registry, paths):
         self.paths = paths
+        self._loop = loop
+        self._reaper = reaper
+        self._cgroup_root = paths.cgroup_root
         self._cgroup_info = {"root": paths.cgroup_root, "controllers": []}
-        store = SpecStore(paths.state_dir) if paths.state_dir else None
-        self.supervisor = Supervisor(loop, reaper, store, {
-            "cgroup_root": paths.cgroup_root, "images_dir": paths.images_dir,
-            "state_dir": paths.state_dir or os.path.join("/run", "goship-guest")})
-        self.ops = SupervisorOps(registry, self.supervisor, self._cgroup_info)
+        self._store = SpecStore(paths.state_dir) if paths.state_dir else None
+        self._supervisor = None
+        self.ops = SupervisorOps(registry, self.supervisor, lambda: self._supervisor, self._cgroup_info)
+
+    def supervisor(self):
+        """The Supervisor, made on first need."""
+        if self._supervisor is None:
+            from guest_init.supervisor.supervisor import Supervisor
+            self._supervisor = Supervisor(self._loop, self._reaper, self._store, {
+                "cgroup_root": self._cgroup_root, "images_dir": self.paths.images_dir,
+                "state_dir": self.paths.state_dir or RUNTIME_STATE_DIR})
+        return self._supervisor
 
     def status_fields(self):
         return self.ops.status_fields()
@@ -54,18 +62,17 @@ class SupervisorService:
         config = self.paths.config
         if config is None and is_pid1:
             config = find_config_drive()
-        desired, from_config = initial_state(self.supervisor.store, config)
+        desired, from_config = initial_state(self._store, config)
         if desired is not None:
-            self.supervisor.apply(desired, persist=from_config)
+            self.supervisor().apply(desired, persist=from_config)
 
     def _prepare_cgroups(self, is_pid1):
-        root = self.paths.cgroup_root
+        root = self._cgroup_root
         if root is None:
             return
         if not cgroups.available(root):
             log.info("no writable cgroup v2 at %s: running apps without limits" % root)
-            self.supervisor.disable_cgroups()
-            self._cgroup_info["root"] = None
+            self._cgroup_root = self._cgroup_info["root"] = None
             return
         try:
             self._cgroup_info["controllers"] = cgroups.prepare_tree(root, move_self=is_pid1)
@@ -73,4 +80,7 @@ class SupervisorService:
             log.info("preparing cgroups under %s failed: %s" % (root, exc))
 
     def stop_all(self, deadline_s, then):
-        self.supervisor.stop_all(deadline_s, then)
+        if self._supervisor is None:
+            then()
+        else:
+            self._supervisor.stop_all(deadline_s, then)

@@ -10,7 +10,6 @@ import json
 import os
 
 from guest_init import log
-from guest_init.supervisor import spec as specs
 
 SPEC_FILE = "spec.json"
 CONFIG_NAME = "goship.json"
@@ -57,6 +56,7 @@ class SpecStore:
 
 
 def parse_document(document, where):
+    from guest_init.supervisor import spec as specs
     if not isinstance(document, dict):
         log.info("ignoring %s: not a JSON object" % where)
         return None

@@ -40,17 +40,11 @@ class Supervisor:
             runtime = self._runtimes[name] = get_runtime(name, **self._runtime_options)
         return runtime
 
-    def apply(self, desired, persist=True):
-        """Make `desired` (a validated DesiredState) the target; return what changes."""
+    def plan(self, desired):
+        """What applying `desired` would change, by kind: {kind: [app names]}; changes nothing."""
         changes = {"added": [], "changed": [], "scaled": [], "removed": [], "unchanged": []}
-        if persist and self.store is not None:
-            self.store.save(desired)
-        self.desired = desired
-        wanted = {app.name: app for app in desired.apps}
-        for name, app in self.apps.items():
-            if name not in wanted and not app.removed:
-                changes["removed"].append(name)
-                app.set_target(None)
+        wanted = {app.name for app in desired.apps}
+        changes["removed"] = [name for name, app in self.apps.items() if name not in wanted and not app.removed]
         for app_spec in desired.apps:
             app = self.apps.get(app_spec.name)
             if app is None or app.removed:  # new, or back while its old replicas still stop
@@ -62,11 +56,23 @@ class Supervisor:
             else:
                 kind = "unchanged"
             changes[kind].append(app_spec.name)
+        return changes
+
+    def apply(self, desired, persist=True):
+        """Make `desired` (a validated DesiredState) the target; return what changes."""
+        changes = self.plan(desired)
+        if persist and self.store is not None:
+            self.store.save(desired)
+        self.desired = desired
+        for name in changes["removed"]:
+            self.apps[name].set_target(None)
+        for app_spec in desired.apps:
+            app = self.apps.pop(app_spec.name, None)
+            unchanged = app_spec.name in changes["unchanged"]
             if app is None:
                 app = App(self, app_spec)
-            self.apps.pop(app_spec.name, None)
             self.apps[app_spec.name] = app  # declaration order
-            if kind != "unchanged" or app.spec != app_spec:
+            if not unchanged or app.spec != app_spec:
                 app.set_target(app_spec)
         log.info("applied generation %d: %s" % (desired.generation, ", ".join(
             "%s %s" % (kind, ",".join(names)) for kind, names in changes.items() if names) or "no apps"))

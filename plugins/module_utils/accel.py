@@ -88,7 +88,7 @@ def run_probe(accel, qemu=QEMU_BINARY, timeout=DEFAULT_TIMEOUT):
         except OSError as exc:
             return ProbeResult(accel, False, 0.0, 'cannot run %s: %s' % (qemu, exc))
         try:
-            _, stderr = process.communicate(timeout=timeout)
+            stderr = process.communicate(timeout=timeout)[1]
         except subprocess.TimeoutExpired:
             _kill_group(process)
             return ProbeResult(accel, False, time.monotonic() - started,

@@ -14,11 +14,11 @@ description:
   - Sends the full app set with its generation to guest_init over the VM's virtio-serial
     channel (C(apply)), then waits, within O(timeout), until guest_init has observed that
     generation and every app runs its replicas (or has them ready, with O(wait_for=ready)).
-  - guest_init applies a diff: an unchanged app keeps its running replicas. Whether anything
+  - guest_init applies a diff, so an unchanged app keeps its running replicas. Whether anything
     changes is asked of guest_init first with a dry run, so C(changed) is the same in check
     mode (where nothing is pushed) and in a real run.
-  - Env values marked secret (C({value: ..., secret: true})) reach the guest but never the
-    module's output or C(--diff).
+  - "Env values marked secret (C({value: ..., secret: true})) reach the guest but never the
+    module's output or C(--diff)."
 author:
   - GoShip developers (@goship)
 extends_documentation_fragment:

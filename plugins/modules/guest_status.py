@@ -12,7 +12,7 @@ short_description: Read the actual state of GoShip VMs from their guest_init
 version_added: 0.1.0
 description:
   - Asks guest_init in one project VM, or in every GoShip VM on the node, for its C(status)
-    over the VM's virtio-serial channel: apps, replicas, restarts, health, observed generation.
+    over the VM's virtio-serial channel (apps, replicas, restarts, health, observed generation).
   - Only domains that carry GoShip metadata are read. A VM that is not running or does not
     answer is reported with the reason; it does not fail the task.
 author:

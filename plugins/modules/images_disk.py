@@ -11,7 +11,7 @@ module: images_disk
 short_description: Pack a project's OCI images into the read-only disk its VM mounts
 version_added: 0.1.0
 description:
-  - No container registry is needed: the OCI image layouts named in O(images) are taken from
+  - No container registry is needed. The OCI image layouts named in O(images) are taken from
     O(source_dir) on the node and packed into one squashfs file that the project VM gets as a
     read-only virtio disk with serial C(goship-images). guest_init mounts it and unpacks each
     image once per digest.

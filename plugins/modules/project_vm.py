@@ -339,6 +339,16 @@ def orderly_shutdown(dom, channel_path, timeout):
     return 'shut down'
 
 
+def ensure_vm_dir(directory):
+    """Root-owned and not listable (0711): QEMU, which runs as libvirt's unprivileged user, opens
+    the seed and disk files in it by name; the channel socket is made root-only once QEMU runs."""
+    os.makedirs(directory, mode=0o711, exist_ok=True)
+    for path in (os.path.dirname(os.path.dirname(directory)), os.path.dirname(directory), directory):
+        mode = os.stat(path).st_mode
+        if mode & 0o011 != 0o011:
+            os.chmod(path, (mode & 0o7777) | 0o011)
+
+
 def remove_state_dir(root, name):
     """Remove ``<state_root>/vms/<name>`` and nothing else."""
     vms = os.path.realpath(os.path.join(root, 'vms'))
@@ -394,8 +404,7 @@ def converge(module, conn, root, spec, dom, result):
         result['diff'] = tracker.diff(spec.name)
     if module.check_mode:
         return
-    if not os.path.isdir(spec.paths.directory):
-        os.makedirs(spec.paths.directory, mode=0o700)
+    ensure_vm_dir(spec.paths.directory)
     if tracker.has_differences:
         dom = conn.defineXML(with_uuid(desired_xml, dom.UUIDString()) if dom is not None else desired_xml)
         if active and 'metadata.generation' in tracker.names:
@@ -405,6 +414,7 @@ def converge(module, conn, root, spec, dom, result):
         result['shutdown'] = orderly_shutdown(dom, spec.paths.channel, params['shutdown_timeout'])
     if start or restart:
         dom.create()
+        spec.paths.restrict_channel()
     result['state'] = state_name(dom)
     if want_running and params['wait_for_guest']:
         try:

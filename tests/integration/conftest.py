@@ -2,6 +2,9 @@
 and scratch VMs whose console log is attached to the report of a failed test."""
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import libvirt
 import pytest
@@ -72,3 +75,13 @@ def scratch_vm(request, libvirt_conn):
     yield make
     for vm in vms:
         vm.remove()
+
+
+@pytest.fixture
+def qemu_tmp():
+    """A scratch directory QEMU can reach: it runs as libvirt's unprivileged user and must open
+    disk and seed files by path, which pytest's own tmp_path (under a 0700 directory) forbids."""
+    path = Path(tempfile.mkdtemp(prefix="goship-it-", dir="/tmp"))
+    path.chmod(0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

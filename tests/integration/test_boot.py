@@ -26,7 +26,7 @@ def test_accelerator_probe_chose(accel_choice):
 
 
 def test_rendered_xml_is_valid_for_libvirt(guest_image, state_root, tmp_path):
-    image_dir, _ = guest_image
+    image_dir = guest_image[0]
     for machine in ("pc", "q35"):
         spec = vm_harness.image_spec(image_dir, state_root, vm_harness.scratch_node("xml"), "alpha", "qemu",
                                      machine=machine, topology=domain_xml.CpuTopology(cores=2), vcpus=2)
@@ -72,7 +72,7 @@ def test_boot_talk_and_power_off(guest_image, state_root, accel_choice, scratch_
 
 
 def test_removal_leaves_nothing(guest_image, state_root, libvirt_conn):
-    image_dir, _ = guest_image
+    image_dir = guest_image[0]
     spec = vm_harness.image_spec(image_dir, state_root, vm_harness.scratch_node("gone"), "alpha", "qemu")
     with vm_harness.ScratchVm(libvirt_conn, spec) as vm:
         vm.start()

@@ -14,7 +14,8 @@ DOMAIN = f"goship-{NODE}-{PROJECT}"
 
 
 @pytest.fixture
-def vm_args(guest_image, tmp_path):
+def vm_args(guest_image, qemu_tmp):
+    tmp_path = qemu_tmp
     guest_image_dir = guest_image[0]
     state_root = tmp_path / "state"
     state_root.mkdir()
@@ -64,7 +65,7 @@ def test_define_converge_check_diff_and_remove(vm_args):
     assert inactive_memory_kib() == 393216
 
     state_dir = os.path.join(vm_args["state_root"], "vms", DOMAIN)
-    assert os.stat(state_dir).st_mode & 0o777 == 0o700
+    assert os.stat(state_dir).st_mode & 0o777 == 0o711
     gone, gone_again = run_tasks([vm(vm_args, state="absent")] * 2)
     assert (gone["changed"], gone_again["changed"]) == (True, False)
     assert not os.path.exists(state_dir)

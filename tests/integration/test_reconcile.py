@@ -32,7 +32,7 @@ def desired_state(tmp, replicas, generation, projects=True):
         nodes[node] = {
             "connection": "local",
             "state_root": str(tmp / node),
-            "vars": {"goship_node_manage_packages": False, "goship_image_dir": str(tmp / "image"),
+            "vars": {"node_manage_packages": False, "goship_image_dir": str(tmp / "image"),
                      "goship_oci_images_dir": str(tmp / "oci"), "ansible_python_interpreter": sys.executable},
         }
     doc = {"apiVersion": "goship/v1", "kind": "DesiredState", "nodes": nodes, "projects": {}}
@@ -54,7 +54,12 @@ def reconcile(tmp, doc):
         env=ansible_env({"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_FORKS": "2"}),
         capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL, check=False)
     report = json.loads(proc.stdout) if proc.stdout.startswith("{") else None
-    assert proc.returncode == 0 and report, f"reconcile failed (rc {proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    assert report, f"reconcile did not run (rc {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    failures = [f"{host}: {task['task']['name']}: {item.get('msg')}"
+                for play in report["plays"] for task in play["tasks"]
+                for host, result in task["hosts"].items() if result.get("failed")
+                for item in ([r for r in result["results"] if r.get("failed")] if "results" in result else [result])]
+    assert proc.returncode == 0, f"reconcile failed (rc {proc.returncode}):\n" + "\n".join(failures or [proc.stderr[-3000:]])
     return report["stats"]
 
 
@@ -70,7 +75,8 @@ def guest_replicas(tmp, node):
 
 
 @pytest.fixture
-def tmp(tmp_path, guest_image, libvirt_conn):
+def tmp(qemu_tmp, guest_image, libvirt_conn):
+    tmp_path = qemu_tmp
     image_dir, _manifest = guest_image
     (tmp_path / "image").symlink_to(image_dir)
     build_busybox_image(tmp_path / "oci" / "demo-web")

@@ -2,6 +2,8 @@
 show (see tests/unit/test_supervisor_cgroups.py), an OOM kill recorded, stats, a kill and the
 restart. Process runtime on the guest's own root; the guest has busybox (no applet links)."""
 
+import time
+
 import pytest
 
 import vm_harness
@@ -17,7 +19,6 @@ def busybox_app(name, script, **fields):
 
 
 def wait_status(channel, condition, what):
-    import time
     deadline = time.monotonic() + WAIT_S
     while True:
         status = channel.request("status")
@@ -28,7 +29,7 @@ def wait_status(channel, condition, what):
 
 
 def test_limits_oom_stats_and_restart_in_a_vm(guest_image, state_root, accel_choice, scratch_vm):
-    image_dir, _ = guest_image
+    image_dir = guest_image[0]
     spec = vm_harness.image_spec(image_dir, state_root, vm_harness.scratch_node("sup"), "alpha", accel_choice.virt_type)
     vm = scratch_vm(spec)
     vm.start()

@@ -88,7 +88,7 @@ def test_crun_replicas_ready_killed_and_back(guest_image_dir, state_root, accel_
     build_busybox_image(tmp_path / "layouts" / IMAGE)
     disk, _changed = images_disk.build_images_disk({IMAGE: str(tmp_path / "layouts" / IMAGE)}, disks_dir)
     spec = vm_harness.image_spec(guest_image_dir, state_root, vm_harness.scratch_node("ctr"), "alpha",
-                                 accel_choice.virt_type, memory_mib=512)
+                                 accel_choice.virt_type, memory_mib=512, kernel_args=("goship.debug=1",))
     vm = scratch_vm(spec)
     vm.dom.attachDeviceFlags(images_disk_xml(disk), libvirt.VIR_DOMAIN_AFFECT_CONFIG)
     vm.start()
@@ -113,3 +113,6 @@ def test_crun_replicas_ready_killed_and_back(guest_image_dir, state_root, accel_
 
         lines = [line["text"] for line in channel.request("logs", {"app": "web", "replica": 1, "tail": 100})["lines"]]
         assert f"limits {MEMORY_MIB << 20} {PIDS}" in lines, lines
+    for line in vm.console_tail(200000).splitlines():
+        if "crun create + start" in line:
+            print(line.strip())  # guest_init's per-start timings (goship.debug=1)

@@ -36,9 +36,10 @@ def image_spec(image_dir: Path, state_root: str, node: str, project: str, virt_t
     """The domain of a project VM booting the GoShip image (shared read-only rootfs as vda)."""
     name = domain_xml.domain_name(node, project)
     options.setdefault("initrd", str(image_dir / "initrd.img"))
+    options.setdefault("kernel", str(image_dir / "vmlinuz"))
     return domain_xml.DomainSpec(
         node=node, project=project, generation=1, virt_type=virt_type,
-        kernel=str(image_dir / "vmlinuz"), paths=domain_xml.VmPaths.for_domain(state_root, name),
+        paths=domain_xml.VmPaths.for_domain(state_root, name),
         disks=(domain_xml.Disk(source=str(image_dir / "rootfs.squashfs")),), **options)
 
 

@@ -33,10 +33,11 @@ def copy_collection(repo: Path, target: Path) -> None:
     subprocess.run(["git", "init", "-q", str(target)], check=True)
 
 
-def sanity_env() -> dict[str, str]:
+def sanity_env(collection: Path) -> dict[str, str]:
     env = dict(os.environ)
-    # The copy is the collection under test: don't let the repo link shadow it.
-    env.pop("ANSIBLE_COLLECTIONS_PATH", None)
+    # The copy is the collection under test: resolve goship.core to it, not to the repo link
+    # (ansible-lint's syntax check needs the FQCNs of our modules and roles to resolve).
+    env["ANSIBLE_COLLECTIONS_PATH"] = str(collection.parents[2])
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["NO_COLOR"] = "1"
     return env
@@ -44,6 +45,6 @@ def sanity_env() -> dict[str, str]:
 
 def run_in_collection(command: list[str], collection: Path, timeout_s: int) -> subprocess.CompletedProcess:
     return subprocess.run(
-        command, cwd=collection, env=sanity_env(), stdin=subprocess.DEVNULL,
+        command, cwd=collection, env=sanity_env(collection), stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout_s, check=False,
     )

@@ -43,7 +43,7 @@ def test_deadline_kills_the_whole_process_group(tmp_path):
     assert not result.ok and "no result within" in result.detail
     assert time.monotonic() - started < 10
     child = int(child_pid_file.read_text())
-    for _ in range(50):  # the killed child is reaped by init a moment later
+    for _attempt in range(50):  # the killed child is reaped by init a moment later
         if not os.path.exists(f"/proc/{child}") or _state(child) == "Z":
             break
         time.sleep(0.1)

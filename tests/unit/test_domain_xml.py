@@ -50,7 +50,7 @@ def test_direct_kernel_boot_and_lifecycle():
     assert root.findtext("os/initrd") == "/img/initrd.img"
     assert root.findtext("os/cmdline") == "console=ttyS0 quiet goship.hostname=alpha-n1"
     assert root.find("features/acpi") is not None
-    assert (root.findtext("on_poweroff"), root.findtext("on_reboot"), root.findtext("on_crash")) == ("destroy",) * 3
+    assert (root.findtext("on_poweroff"), root.findtext("on_reboot"), root.findtext("on_crash")) == ("destroy", "restart", "destroy")
 
 
 def test_devices_are_the_minimum():
@@ -73,12 +73,12 @@ def test_devices_are_the_minimum():
 
 def test_options():
     root = parse(make_spec(quiet=False, kernel_args=("goship.debug=1",), machine="q35", memballoon=True, rng=False,
-                           on_reboot="restart", disks=()))
+                           on_reboot="destroy", disks=()))
     assert root.findtext("os/cmdline") == "console=ttyS0 goship.hostname=alpha-n1 goship.debug=1"
     assert root.find("os/type").get("machine") == "q35"
     assert root.find("devices/memballoon").get("model") == "virtio"
     assert root.find("devices/rng") is None and root.find("devices/disk") is None
-    assert root.findtext("on_reboot") == "restart"
+    assert root.findtext("on_reboot") == "destroy"
 
 
 def test_cpu_mode_follows_the_accelerator():

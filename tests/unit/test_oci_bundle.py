@@ -30,7 +30,7 @@ def test_limits_become_cgroup_v2_resources():
     config = make_config()
     assert config["linux"]["cgroupsPath"] == "/goship/web/0"
     assert config["linux"]["resources"] == {
-        "memory": {"limit": 64 << 20}, "pids": {"limit": 32}, "cpu": {"quota": 25000, "period": 100000}}
+        "memory": {"limit": 64 << 20, "swap": 64 << 20}, "pids": {"limit": 32}, "cpu": {"quota": 25000, "period": 100000}}
     assert make_config(Limits(None, None, None))["linux"]["resources"] == {}
     assert make_config(Limits(2000, None, None))["linux"]["resources"]["cpu"] == {"quota": 200000, "period": 100000}
 
@@ -85,12 +85,14 @@ def launch(**overrides):
 def test_crun_runtime_config_from_image_and_launch(runtime):
     layout, image = runtime._image("demo")  # pylint: disable=protected-access
     lower = runtime.store.ensure(layout, image)
-    config = runtime._config(launch(), image, lower)  # pylint: disable=protected-access
-    assert config["process"]["args"] == ["/bin/true"]  # empty argv: the image's Cmd
+    argv = runtime.resolve_argv("demo", None, None)
+    assert argv == ("/bin/true",)  # the image's Cmd
+    config = runtime._config(launch(argv=argv), image, lower)  # pylint: disable=protected-access
+    assert config["process"]["args"] == ["/bin/true"]
     assert config["process"]["user"]["uid"] == 1000
     assert "SECRET=s" in config["process"]["env"] and "HOME=/home/app" in config["process"]["env"]
     assert config["linux"]["cgroupsPath"] == "/goship/web/1"
-    assert config["linux"]["resources"] == {"memory": {"limit": 128 << 20}}
+    assert config["linux"]["resources"] == {"memory": {"limit": 128 << 20, "swap": 128 << 20}}
     assert runtime.cgroup_dir(launch()) == "/sys/fs/cgroup/goship/web/1"
     assert runtime.resolve_argv("demo", None, ["x"]) == ("x",)
 

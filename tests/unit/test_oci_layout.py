@@ -135,8 +135,7 @@ def _rewrite(layout, manifest, config):
     """Store a changed config and the manifest and index pointing at it."""
     config_bytes = canonical_json(config)
     blob_path(layout, descriptor("x", config_bytes)["digest"]).write_bytes(config_bytes)
-    manifest = dict(manifest, config=dict(manifest["config"], **{
-        k: v for k, v in descriptor(manifest["config"]["mediaType"], config_bytes).items()}))
+    manifest = dict(manifest, config=descriptor(manifest["config"]["mediaType"], config_bytes))
     manifest_bytes = canonical_json(manifest)
     blob_path(layout, descriptor("x", manifest_bytes)["digest"]).write_bytes(manifest_bytes)
     index = json.loads((layout / "index.json").read_text())

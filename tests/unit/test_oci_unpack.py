@@ -135,3 +135,15 @@ def test_whiteout_through_escaping_symlink_refused(rootfs, outside):
     with pytest.raises(RootPathError):
         apply(rootfs, [("link", "symlink", "../outside")], [("link/.wh.secret", "file", "")])
     assert (outside / "secret").exists()
+
+
+def test_filesystem_type_by_device(tmp_path):
+    """The bundles directory's file system is found by device number in mountinfo."""
+    from guest_init.oci.overlay import filesystem_type
+    device = os.stat(tmp_path).st_dev
+    mountinfo = tmp_path / "mountinfo"
+    mountinfo.write_text(
+        "22 1 0:99 / /other rw - tmpfs tmpfs rw\n"
+        f"23 1 {os.major(device)}:{os.minor(device)} / /a\\040dir rw shared:1 - overlay overlay rw,lowerdir=/x\n")
+    assert filesystem_type(str(tmp_path), str(mountinfo)) == "overlay"
+    assert filesystem_type("/proc") == "proc"

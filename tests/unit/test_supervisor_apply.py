@@ -3,6 +3,8 @@ with the process runtime."""
 
 import json
 import os
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -53,6 +55,20 @@ def test_same_spec_again_changes_nothing(guest):
     assert pids(after, "a") == pids(before, "a") and pids(after, "b") == pids(before, "b")
     assert after["generation"] == 2
     assert all(r["restarts"] == 0 for app in ("a", "b") for r in replicas(after, app))
+
+
+def test_dry_run_reports_the_diff_and_changes_nothing(guest):
+    process, channel = guest
+    channel.request("apply", {"generation": 1, "apps": [process_app("a", SLEEPER), process_app("b", SLEEPER)]})
+    before = wait_status(channel, all_ready("a", "b"))
+    reply = channel.request("apply", {"generation": 2, "dry_run": True,
+                                      "apps": [process_app("a", SLEEPER, replicas=3), process_app("c", SLEEPER)]})
+    assert reply == {"accepted": False, "generation": 2, "changes": {
+        "added": ["c"], "changed": [], "scaled": ["a"], "removed": ["b"], "unchanged": []}}
+    time.sleep(0.3)
+    after = wait_status(channel, all_ready("a", "b"))
+    assert after["generation"] == 1 and sorted(after["apps"]) == ["a", "b"]
+    assert pids(after, "a") == pids(before, "a") and pids(after, "b") == pids(before, "b")
 
 
 def test_scale_up_then_down_removes_highest_indices(guest):
@@ -169,9 +185,8 @@ def test_signal_op_kills_one_replica_and_it_comes_back(guest):
     assert caught.value.message.startswith("signal:")
 
 
-def test_spec_is_persisted_and_reapplied_after_a_restart(tmp_path):
-    workdir = os.path.join("/tmp", "gs-persist-%d" % os.getpid())
-    os.makedirs(workdir, exist_ok=True)
+def test_spec_is_persisted_and_reapplied_after_a_restart():
+    workdir = tempfile.mkdtemp(prefix="gs-", dir="/tmp")
     try:
         with supervised(directory=workdir) as (process, channel):
             channel.request("apply", {"generation": 4, "apps": [process_app("w", SLEEPER, replicas=2)]})
@@ -185,5 +200,4 @@ def test_spec_is_persisted_and_reapplied_after_a_restart(tmp_path):
             status = wait_status(channel, all_ready("w"))
             assert status["generation"] == 4 and len(replicas(status, "w")) == 2
     finally:
-        import shutil
         shutil.rmtree(workdir, ignore_errors=True)

@@ -23,7 +23,7 @@ def controllers_or_skip(*names):
     missing = [name for name in names if name not in cgroup_controllers(mount)]
     if missing:
         pytest.skip("the host's cgroup v2 at %s lacks the %s controller(s) (bound to cgroup v1 here): "
-                    "limits are covered by the VM test" % (mount, ",".join(missing)))
+                    "limits are covered by tests/integration/test_supervisor_vm.py" % (mount, ",".join(missing)))
 
 
 @pytest.fixture

@@ -2,6 +2,9 @@
 
 import json
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -113,12 +116,12 @@ def test_secret_env_is_never_echoed(guest, tmp_path):
         env={"TOKEN": {"value": SECRET, "secret": True}, "PLAIN": "visible"})]})
     wait_status(channel, all_ready("leaky"))
     wait_status(channel, lambda s: seen.exists() and seen.read_text() == SECRET, what="the app got its secret")
-    logs = wait_status(channel, lambda s: len(channel.request("logs", {"app": "leaky"})["lines"]) >= 3)
+    status = wait_status(channel, lambda s: len(channel.request("logs", {"app": "leaky"})["lines"]) >= 3)
     lines = channel.request("logs", {"app": "leaky"})["lines"]
     assert {line["text"] for line in lines if line["stream"] != "init"} == {"token=********", "err ********"}
     channel.request("signal", {"app": "leaky", "signal": "TERM"})
     wait_status(channel, lambda s: replicas(s, "leaky")[0]["restarts"] == 1)
-    everything = json.dumps([channel.request("status"), channel.request("logs", {"app": "leaky"}), logs])
+    everything = json.dumps([channel.request("status"), channel.request("logs", {"app": "leaky"}), status])
     assert SECRET not in everything
     assert SECRET not in process.log()
 
@@ -133,3 +136,27 @@ def test_log_buffer_is_bounded(guest):
     assert 500 < len(lines) < 5000
     assert sum(len(line["text"]) + 32 for line in lines) <= 64 * 1024
     assert [line["text"] for line in lines[-2:]] == ["line 4998 of output", "line 4999 of output"]
+
+
+def test_start_failure_is_reported_and_retried(guest):
+    process, channel = guest
+    channel.request("apply", {"generation": 1, "apps": [
+        {"name": "typo", "runtime": "process", "image": "/", "command": ["/nonexistent/server"], "restart": "on-failure"}]})
+    status = wait_status(channel, lambda s: replicas(s, "typo") and replicas(s, "typo")[0]["state"] == "failed", timeout=5)
+    replica = replicas(status, "typo")[0]
+    assert replica["pid"] is None and replica["restarts"] == 4
+    assert "start failed: exec /nonexistent/server: No such file or directory" in replica["last_error"]
+
+
+def test_user_workdir_and_root_directory(guest, tmp_path, request):
+    process, channel = guest
+    out = Path(tempfile.mkdtemp(prefix="gs-who-", dir="/tmp"))  # reachable for uid 65534, unlike tmp_path
+    os.chmod(out, 0o777)
+    request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
+    channel.request("apply", {"generation": 1, "apps": [
+        process_app("who", 'echo "$(id -u):$(id -g) $(pwd)" > %s/who; %s' % (out, SLEEPER), user="65534:65533", workdir="/tmp"),
+        {"name": "jailed", "runtime": "process", "image": str(tmp_path), "command": ["/bin/nothing-here"], "restart": "never"}]})
+    wait_status(channel, lambda s: (out / "who").exists() and (out / "who").read_text().strip(), what="who file")
+    assert (out / "who").read_text().strip() == "65534:65533 /tmp"
+    status = wait_status(channel, lambda s: replicas(s, "jailed")[0]["state"] == "failed")
+    assert "exec /bin/nothing-here" in replicas(status, "jailed")[0]["last_error"]  # looked up inside the new root

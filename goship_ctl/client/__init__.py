@@ -1,0 +1,1 @@
+"""How the CLI reaches the control service: over HTTP (``GOSHIP_URL``) or on the embedded store."""

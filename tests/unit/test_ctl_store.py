@@ -1,0 +1,46 @@
+"""The state store on SQLite (WAL) in a real file; tests/integration/test_ctl_postgres.py runs the
+same cases on a real PostgreSQL server."""
+
+import sqlite3
+
+import pytest
+
+from ctl_helpers import ADMIN, project, service_with_nodes
+from ctl_store_cases import StoreCases
+from goship_ctl.store.location import DATA_DIR_ENV, DATABASE_URL_ENV, database_url
+
+
+class TestSqliteStore(StoreCases):
+    @pytest.fixture
+    def database_url(self, tmp_path):
+        return "sqlite:///%s" % (tmp_path / "data" / "goship.db")
+
+
+def test_sqlite_file_is_private_and_in_wal_mode(tmp_path):
+    path = tmp_path / "ctl" / "goship.db"
+    service = service_with_nodes("sqlite:///%s" % path)
+    service.apply_project(ADMIN, project())
+    service.close()
+    assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+
+
+def test_store_survives_reopening(tmp_path):
+    url = "sqlite:///%s" % (tmp_path / "goship.db")
+    service_with_nodes(url).apply_project(ADMIN, project())
+    reopened = service_with_nodes(url)
+    assert reopened.get_project(ADMIN, "alpha")["status"]["generation"] == 1
+
+
+def test_location_precedence(monkeypatch, tmp_path):
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    assert database_url() == "sqlite:////var/lib/goship/ctl/goship.db"
+    monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path))
+    assert database_url() == "sqlite:///%s/goship.db" % tmp_path
+    assert database_url(explicit_data_dir="/srv/x") == "sqlite:////srv/x/goship.db"
+    monkeypatch.setenv(DATABASE_URL_ENV, "postgresql+psycopg://db/goship")
+    assert database_url(explicit_data_dir="/srv/x") == "postgresql+psycopg://db/goship"
+    assert database_url("sqlite:////elsewhere.db") == "sqlite:////elsewhere.db"
