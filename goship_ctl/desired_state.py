@@ -31,4 +31,3 @@ def compute(session: Session) -> dict:
         },
     }
     return shared.validate(document)
-

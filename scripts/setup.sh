@@ -24,6 +24,7 @@ APT_PACKAGES=(
     libxml2-utils cpio zstd squashfs-tools
     build-essential python3-dev git make shellcheck
     cloud-init
+    postgresql
 )
 
 log() { echo "setup: $*"; }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ssl
+
 import httpx
 
 from goship_ctl.errors import ERRORS_BY_CODE, ControlError, Invalid, TooManyFailures, Unreachable
@@ -16,8 +18,12 @@ class HttpBackend:
         if token:
             headers["Authorization"] = "Bearer " + token
         # trust_env=False: no proxy or .netrc from the environment sees the token.
+        try:
+            verify = ssl.create_default_context(cafile=ca_cert) if ca_cert else True
+        except (OSError, ssl.SSLError) as exc:
+            raise ControlError("cannot use CA certificate %s: %s" % (ca_cert, exc)) from None
         self._client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout_s,
-                                    verify=ca_cert or True, trust_env=False)
+                                    verify=verify, trust_env=False)
         self.url = url
 
     def close(self) -> None:

@@ -54,12 +54,12 @@ def postgres_server():
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
     port = free_port()
-    run = {"check": True, "capture_output": True, "text": True, "timeout": START_TIMEOUT_S}
+    run = {"capture_output": True, "text": True, "timeout": START_TIMEOUT_S}
     subprocess.run(as_server_user([str(binaries / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A", "trust",
-                                   "-E", "UTF8", "--no-sync"]), **run)
+                                   "-E", "UTF8", "--no-sync"]), check=True, **run)
     options = "-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s -c fsync=off" % (port, root)
     subprocess.run(as_server_user([str(binaries / "pg_ctl"), "-D", str(data), "-l", str(root / "server.log"),
-                                   "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start"]), **run)
+                                   "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start"]), check=True, **run)
     try:
         yield "127.0.0.1", port
     finally:
