@@ -43,7 +43,10 @@ def register(subparsers) -> None:
 def run_build(args: argparse.Namespace) -> int:
     spec = ImageSpec(kernel_package=args.kernel_package, compression=args.compression,
                      extra_packages=tuple(args.extra_package))
-    emit = lambda line: print(f"{args.prog}: {line}", file=sys.stderr, flush=True)
+
+    def emit(line):
+        print(f"{args.prog}: {line}", file=sys.stderr, flush=True)
+
     try:
         result = build_image(args.output or default_image_dir(), spec=spec,
                              cache_dir=args.cache_dir, guest_init=args.guest_init,

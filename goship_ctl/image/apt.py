@@ -43,7 +43,7 @@ def parse_show(text: str) -> dict[str, PackageInfo]:
         fields: dict[str, str] = {}
         for line in stanza.splitlines():
             if line and not line[0].isspace():
-                key, _, value = line.partition(":")
+                key, dummy, value = line.partition(":")
                 fields[key] = value.strip()
         if "Package" not in fields or fields["Package"] in infos:
             continue

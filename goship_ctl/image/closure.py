@@ -83,11 +83,11 @@ def parse_depends(text: str) -> DependencyGraph:
         if raw.startswith("    "):
             if last is not None:
                 group, index = last
-                provider, _ = _package_name(raw.strip())
+                provider = _package_name(raw.strip())[0]
                 alt = group[index]
                 group[index] = Alternative(alt.name, alt.virtual, alt.providers + (provider,))
             continue
-        kind, _, target = raw.strip().lstrip("|").partition(": ")
+        kind, dummy, target = raw.strip().lstrip("|").partition(": ")
         if kind not in DEPENDENCY_KINDS:
             open_group, last = None, None
             continue

@@ -55,7 +55,7 @@ class Staging:
         installed system would (across packages, merged-/usr aware)."""
         names = packages if packages is not None else self.packages()
         wanted = merged_path(path)
-        for _ in range(MAX_SYMLINK_HOPS):
+        for dummy in range(MAX_SYMLINK_HOPS):
             hit = self._find(wanted, names)
             if hit is None:
                 return None

@@ -98,4 +98,3 @@ def compile_stdlib(tree: RootTree) -> None:
     )
     if not ok:
         raise BuildError(f"compiling the guest's Python modules failed under /{STDLIB}")
-

@@ -63,4 +63,4 @@ class RootTree:
         return sorted(found)
 
     def size(self) -> int:
-        return sum(Path(d, f).lstat().st_size for d, _, files in os.walk(self.root) for f in files)
+        return sum(Path(d, f).lstat().st_size for d, dummy, files in os.walk(self.root) for f in files)

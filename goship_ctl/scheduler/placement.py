@@ -45,7 +45,9 @@ def schedule(requests: Sequence[Request], nodes: Sequence[NodeInfo]) -> dict[str
     ordered_nodes = sorted(nodes, key=lambda node: node.name)
     ledger = _Ledger(nodes)
     kept = {request.project: _keep(request, by_name, ordered_nodes, ledger) for request in requests}
-    return {request.project: _fill(request, kept[request.project], ordered_nodes, ledger) for request in requests}
+    placed = {request.project: _fill(request, kept[request.project], ordered_nodes, ledger) for request in requests}
+    # Reasons are judged on the final ledger, so a re-run with the same inputs gives the same text.
+    return {request.project: _decide(request, placed[request.project], ordered_nodes, ledger) for request in requests}
 
 
 def wanted(request: Request, nodes: Sequence[NodeInfo]) -> int:
@@ -69,28 +71,29 @@ def _keep(request: Request, by_name, ordered_nodes, ledger: _Ledger) -> list[str
     return keep
 
 
-def _fill(request: Request, chosen: list[str], ordered_nodes, ledger: _Ledger) -> Decision:
+def _fill(request: Request, kept: list[str], ordered_nodes, ledger: _Ledger) -> list[str]:
     target = wanted(request, ordered_nodes)
-    candidates, rejected = [], {}
-    for node in ordered_nodes:
-        if node.name in chosen or not matches(node, request):
-            continue
-        problem = ledger.problem(node, request)
-        if problem:
-            rejected[node.name] = problem
-        else:
-            candidates.append(node)
-    if request.rule.node_names is not None:
-        known = {node.name for node in ordered_nodes}
-        rejected.update((name, "no such node") for name in request.rule.node_names if name not in known)
-    chosen = list(chosen)
+    chosen = list(kept)
+    candidates = [node for node in ordered_nodes if node.name not in chosen and matches(node, request)
+                  and not ledger.problem(node, request)]
     while len(chosen) < target and candidates:
         best = min(candidates, key=lambda node: _rank(node, chosen, request, ledger))
         candidates.remove(best)
         chosen.append(best.name)
         ledger.add(best.name, request.demand)
+    return chosen
+
+
+def _decide(request: Request, chosen: list[str], ordered_nodes, ledger: _Ledger) -> Decision:
+    target = wanted(request, ordered_nodes)
     reason = None
     if len(chosen) < target or (target == 0 and _selector_only(request)):
+        rejected = {node.name: ledger.problem(node, request) for node in ordered_nodes
+                    if node.name not in chosen and matches(node, request)}
+        rejected = {name: problem for name, problem in rejected.items() if problem}
+        if request.rule.node_names is not None:
+            known = {node.name for node in ordered_nodes}
+            rejected.update((name, "no such node") for name in request.rule.node_names if name not in known)
         reason = _reason(request, len(chosen), target, rejected, ordered_nodes)
     return Decision(nodes=tuple(sorted(chosen)), wanted=target, reason=reason)
 

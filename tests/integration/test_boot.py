@@ -68,7 +68,7 @@ def test_boot_talk_and_power_off(guest_image, state_root, accel_choice, scratch_
     assert vm.wait_shut_off(), f"still running {vm_harness.SHUTDOWN_TIMEOUT_S:.0f} s after shutdown was accepted"
     print(f"shut off {time.monotonic() - shutdown_started:.1f} s after shutdown was accepted")
     assert not vm.destroyed
-    assert "goship-init" in vm.console_tail(), "guest_init's console lines are missing from console.log"
+    assert "goship stage0:" in vm.console_tail(), "the guest's console lines are missing from console.log"
 
 
 def test_removal_leaves_nothing(guest_image, state_root, libvirt_conn):

@@ -13,7 +13,6 @@ import sys
 import uuid
 from pathlib import Path
 
-import libvirt
 import pytest
 import yaml
 
@@ -45,12 +44,13 @@ def desired_state(tmp, replicas, generation, projects=True):
     return doc
 
 
-def reconcile(tmp, doc):
+def reconcile(tmp, doc, playbook="reconcile.yml"):
+    """Run a playbook against the desired state ``doc``; return its json report."""
     (tmp / "state.yml").write_text(yaml.safe_dump(doc))
     inventory = tmp / "nodes.goship.yml"
     inventory.write_text(yaml.safe_dump({"plugin": "goship.core.goship", "state_file": str(tmp / "state.yml")}))
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / "reconcile.yml")],
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / playbook)],
         env=ansible_env({"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_FORKS": "2"}),
         capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL, check=False)
     report = json.loads(proc.stdout) if proc.stdout.startswith("{") else None
@@ -60,7 +60,7 @@ def reconcile(tmp, doc):
                 for host, result in task["hosts"].items() if result.get("failed")
                 for item in ([r for r in result["results"] if r.get("failed")] if "results" in result else [result])]
     assert proc.returncode == 0, f"reconcile failed (rc {proc.returncode}):\n" + "\n".join(failures or [proc.stderr[-3000:]])
-    return report["stats"]
+    return report
 
 
 def guest_replicas(tmp, node):
@@ -91,15 +91,15 @@ def tmp(qemu_tmp, guest_image, libvirt_conn):
 
 
 def test_reconcile_two_nodes(tmp, libvirt_conn):
-    stats = reconcile(tmp, desired_state(tmp, replicas=2, generation=1))
+    stats = reconcile(tmp, desired_state(tmp, replicas=2, generation=1))["stats"]
     assert all(stats[node]["failures"] == 0 for node in NODES)
     before = {}
     for node in NODES:
         replicas, boot = guest_replicas(tmp, node)
-        assert sorted(replicas) == [0, 1] and all(state in ("running", "ready") for state, _ in replicas.values()), replicas
+        assert sorted(replicas) == [0, 1] and all(state in ("running", "ready") for state, pid in replicas.values()), replicas
         before[node] = (replicas, boot)
 
-    again = reconcile(tmp, desired_state(tmp, replicas=2, generation=1))
+    again = reconcile(tmp, desired_state(tmp, replicas=2, generation=1))["stats"]
     assert {node: again[node]["changed"] for node in NODES} == {node: 0 for node in NODES}, again
 
     reconcile(tmp, desired_state(tmp, replicas=3, generation=2))
@@ -108,6 +108,11 @@ def test_reconcile_two_nodes(tmp, libvirt_conn):
         assert boot == before[node][1], f"{node}: the VM restarted"
         assert sorted(replicas) == [0, 1, 2], replicas
         assert all(replicas[i][1] == before[node][0][i][1] for i in (0, 1)), f"{node}: running replicas were replaced"
+
+    status = reconcile(tmp, desired_state(tmp, replicas=3, generation=2), playbook="status.yml")
+    shown = [item["msg"] for task in status["plays"][0]["tasks"] for result in task["hosts"].values()
+             for item in result.get("results", []) if "msg" in item]
+    assert len(shown) == 2 and all("web=[" in line and line.count("running") + line.count("ready") == 3 for line in shown), shown
 
     reconcile(tmp, desired_state(tmp, replicas=3, generation=3, projects=False))
     names = [dom.name() for dom in libvirt_conn.listAllDomains()]
