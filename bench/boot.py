@@ -11,7 +11,8 @@ Each time is measured from just before ``dom.create()`` (``virsh start``) to the
 read from init.sock by a client that connects in a tight loop (for guest_init, the first line
 is the reply to the client's connect-time ``sync``; ``hello`` follows). Prints a table and, as
 its last line, one JSON object: baseline_s, goship_s (medians), ratio, image_bytes,
-guest_init_rss_kib. Results and method: docs/benchmarks.md.
+guest_init_rss_kib, pair_ratio_median (median of goship/baseline within each run, steadier on
+a busy host) and the settings. Results and method: docs/benchmarks.md.
 
 Run as root from the repo: ``.venv/bin/python bench/boot.py [--runs 3] [--machine pc]``.
 """

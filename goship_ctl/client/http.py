@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ssl
+from urllib.parse import quote
 
 import httpx
 
@@ -42,7 +43,7 @@ class HttpBackend:
         return self._call("POST", "/projects", json=document)
 
     def get_project(self, name):
-        return self._call("GET", "/projects/%s" % name)
+        return self._call("GET", "/projects/%s" % _segment(name))
 
     def list_projects(self):
         return self._call("GET", "/projects")
@@ -51,11 +52,11 @@ class HttpBackend:
         body = {"replicas": replicas}
         if resource_version is not None:
             body["resourceVersion"] = resource_version
-        return self._call("POST", "/projects/%s/apps/%s/scale" % (project, app), json=body)
+        return self._call("POST", "/projects/%s/apps/%s/scale" % (_segment(project), _segment(app)), json=body)
 
     def delete_project(self, name, resource_version=None):
         params = {"resourceVersion": resource_version} if resource_version is not None else {}
-        return self._call("DELETE", "/projects/%s" % name, params=params)
+        return self._call("DELETE", "/projects/%s" % _segment(name), params=params)
 
     def list_apps(self, project=None):
         return self._call("GET", "/apps", params=_present(project=project))
@@ -70,16 +71,16 @@ class HttpBackend:
         return self._call("GET", "/nodes")
 
     def get_node(self, name):
-        return self._call("GET", "/nodes/%s" % name)
+        return self._call("GET", "/nodes/%s" % _segment(name))
 
     def set_node_schedulable(self, name, schedulable):
-        return self._call("POST", "/nodes/%s/%s" % (name, "uncordon" if schedulable else "drain"))
+        return self._call("POST", "/nodes/%s/%s" % (_segment(name), "uncordon" if schedulable else "drain"))
 
     def delete_node(self, name):
-        return self._call("DELETE", "/nodes/%s" % name)
+        return self._call("DELETE", "/nodes/%s" % _segment(name))
 
     def record_node_facts(self, name, host):
-        return self._call("PUT", "/nodes/%s/facts" % name, json=host)
+        return self._call("PUT", "/nodes/%s/facts" % _segment(name), json=host)
 
     def create_token(self, name, project):
         return self._call("POST", "/tokens", json=_present(name=name, project=project))
@@ -88,13 +89,18 @@ class HttpBackend:
         return self._call("GET", "/tokens")
 
     def revoke_token(self, token_id):
-        return self._call("DELETE", "/tokens/%s" % token_id)
+        return self._call("DELETE", "/tokens/%s" % _segment(token_id))
 
     def events(self, project=None, node=None, after=0, limit=100):
         return self._call("GET", "/events", params=_present(project=project, node=node, after=after, limit=limit))
 
     def desired_state(self):
         return self._call("GET", "/desired-state")
+
+
+def _segment(value) -> str:
+    """A name as one URL path segment ("/" and ".." cannot reach another route)."""
+    return quote(str(value), safe="")
 
 
 def _present(**values) -> dict:

@@ -31,7 +31,9 @@ options:
     description: Read only this project's VM on the node (needs O(node)). Without it, every GoShip VM.
     type: str
   node:
-    description: Node name of the VM (see P(goship.core.project_vm#module)).
+    description:
+      - Node name of the VMs. Without O(project), every GoShip VM of that node (several simulated
+        nodes can share one libvirt); without either, every GoShip VM on the libvirt daemon.
     type: str
   timeout:
     description: Seconds to wait for each guest's answer.
@@ -134,7 +136,8 @@ def main():
     root = node_args.state_root(module)
     conn = node_args.open_libvirt(module)
     try:
-        vms = [vm for vm in libvirt_host.goship_domains(conn) if wanted in (None, vm['name'])]
+        vms = [vm for vm in libvirt_host.goship_domains(conn)
+               if wanted in (None, vm['name']) and params['node'] in (None, vm['node'])]
     finally:
         conn.close()
     if wanted is not None and not vms:

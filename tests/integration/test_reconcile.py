@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -44,13 +45,13 @@ def desired_state(tmp, replicas, generation, projects=True):
     return doc
 
 
-def reconcile(tmp, doc, playbook="reconcile.yml"):
+def reconcile(tmp, doc, playbook="reconcile.yml", extra=()):
     """Run a playbook against the desired state ``doc``; return its json report."""
     (tmp / "state.yml").write_text(yaml.safe_dump(doc))
     inventory = tmp / "nodes.goship.yml"
     inventory.write_text(yaml.safe_dump({"plugin": "goship.core.goship", "state_file": str(tmp / "state.yml")}))
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / playbook)],
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), str(REPO / "playbooks" / playbook), *extra],
         env=ansible_env({"ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_FORKS": "2"}),
         capture_output=True, text=True, timeout=1800, stdin=subprocess.DEVNULL, check=False)
     report = json.loads(proc.stdout) if proc.stdout.startswith("{") else None
@@ -113,6 +114,18 @@ def test_reconcile_two_nodes(tmp, libvirt_conn):
     shown = [item["msg"] for task in status["plays"][0]["tasks"] for result in task["hosts"].values()
              for item in result.get("results", []) if "msg" in item]
     assert len(shown) == 2 and all("web=[" in line and line.count("running") + line.count("ready") == 3 for line in shown), shown
+
+    reconcile(tmp, desired_state(tmp, replicas=3, generation=2), playbook="signal.yml",
+              extra=("--limit", NODES[0], "-e", "goship_signal_project=alpha", "-e", "goship_signal_app=web",
+                     "-e", "goship_signal_replica=1", "-e", "goship_signal=KILL"))
+    deadline = time.monotonic() + 120
+    while True:
+        replicas, boot = guest_replicas(tmp, NODES[0])
+        if replicas[1][1] != before[NODES[0]][0][1][1] and replicas[1][0] in ("running", "ready"):
+            break
+        assert time.monotonic() < deadline, f"replica 1 did not come back after KILL: {replicas}"
+        time.sleep(1)
+    assert guest_replicas(tmp, NODES[1])[0][1] == before[NODES[1]][0][1], "the other node's replica was signalled"
 
     reconcile(tmp, desired_state(tmp, replicas=3, generation=3, projects=False))
     names = [dom.name() for dom in libvirt_conn.listAllDomains()]

@@ -81,6 +81,16 @@ def test_options():
     assert root.findtext("on_reboot") == "destroy"
 
 
+def test_data_disk_with_serial():
+    state = Disk(source="/var/lib/goship/vms/goship-n1-alpha/state.qcow2", target="vdb", readonly=False,
+                 driver_type="qcow2", serial="goship-state")
+    disks = parse(make_spec(disks=(Disk(source="/img/rootfs.squashfs"), state))).findall("devices/disk")
+    assert [d.find("target").get("dev") for d in disks] == ["vda", "vdb"]
+    assert disks[0].find("serial") is None
+    assert disks[1].findtext("serial") == "goship-state" and disks[1].find("readonly") is None
+    assert disks[1].find("driver").get("type") == "qcow2"
+
+
 def test_cpu_mode_follows_the_accelerator():
     assert parse(make_spec(virt_type="kvm")).find("cpu").get("mode") == "host-passthrough"
     assert parse(make_spec()).find("cpu").get("mode") is None
@@ -117,7 +127,10 @@ def test_bad_parameters_are_refused(overrides, complaint):
 
 @pytest.mark.skipif(shutil.which("virt-xml-validate") is None, reason="needs virt-xml-validate (libvirt-clients)")
 @pytest.mark.parametrize("overrides", [{}, {"virt_type": "kvm", "machine": "q35", "vcpus": 2, "topology": CpuTopology(sockets=2)},
-                                       {"cpu_model": "qemu64", "memballoon": True, "rng": False, "disks": ()}])
+                                       {"cpu_model": "qemu64", "memballoon": True, "rng": False, "disks": ()},
+                                       {"disks": (Disk(source="/img/rootfs.squashfs"),
+                                                  Disk(source="/s/state.qcow2", target="vdb", readonly=False, driver_type="qcow2",
+                                                       serial="goship-state"))}])
 def test_libvirt_schema_accepts_it(tmp_path, overrides):
     path = tmp_path / "domain.xml"
     path.write_text(domain_xml.render(make_spec(**overrides)))
