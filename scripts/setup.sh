@@ -81,6 +81,15 @@ libvirt_answers() {
     timeout 10 virsh -c "$LIBVIRT_URI" list --all >/dev/null 2>&1
 }
 
+ensure_kvm_device_mode() {
+    # What Debian's udev rule does on a host with udev: without it (no systemd here) /dev/kvm
+    # stays root 0600 and libvirt re-probes QEMU's capabilities on every domain start (4-8 s).
+    if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
+        chgrp kvm /dev/kvm
+        chmod 0660 /dev/kvm
+    fi
+}
+
 ensure_libvirt() {
     if libvirt_answers; then
         log "libvirtd answers on $LIBVIRT_URI"
@@ -137,6 +146,7 @@ EOF
 start=$SECONDS
 install_apt_packages
 ensure_venv
+ensure_kvm_device_mode
 ensure_libvirt
 ensure_collection_link
 ensure_get_pip_standin
