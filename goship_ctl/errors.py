@@ -14,6 +14,7 @@ EXIT_INVALID = 5
 EXIT_DENIED = 6
 EXIT_UNSCHEDULABLE = 7
 EXIT_UNREACHABLE = 8
+EXIT_NOT_CONVERGED = 9  # --wait / reconcile: a node failed or the desired state was not reached in time
 
 
 class ControlError(Exception):

@@ -51,6 +51,7 @@ class CoreOps:
             "pid": os.getpid(),
             "generation": None,
             "apps": {},
+            "guest": sysinfo.guest_facts(),
         }
         if self._status_fields is not None:
             status.update(self._status_fields())

@@ -19,13 +19,13 @@ class LocalBackend:
     """Every name in OPERATIONS is the ControlService method with the local admin as principal."""
 
     def __init__(self, service: ControlService):
-        self._service = service
+        self.service = service  # foreground reconciles (goship-ctl reconcile, --wait) use its store and trigger
         self.url = None
 
     def __getattr__(self, name):
         if name not in OPERATIONS:
             raise AttributeError(name)
-        return functools.partial(getattr(self._service, name), LOCAL_ADMIN)
+        return functools.partial(getattr(self.service, name), LOCAL_ADMIN)
 
     def close(self) -> None:
-        self._service.close()
+        self.service.close()

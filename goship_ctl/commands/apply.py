@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from goship_ctl.commands.common import add_client_options, fail, run_with_backend
+from goship_ctl.commands.wait import add_wait_options, wait_for_projects
 from goship_ctl.documents import load_yaml_documents
 from goship_ctl.errors import EXIT_OK, EXIT_UNSCHEDULABLE, BadRequest
 from goship_ctl.output import render
@@ -17,6 +18,7 @@ def register(subparsers) -> None:
         description="Apply every Project document in FILE ('-' reads stdin). A document that names "
                     "metadata.resourceVersion is written only if the stored project still has that version.")
     parser.add_argument("-f", "--filename", required=True, metavar="FILE", help="YAML or JSON file, or -")
+    add_wait_options(parser)
     add_client_options(parser)
     parser.set_defaults(run=run, prog=parser.prog)
 
@@ -40,6 +42,8 @@ def _apply_all(args, backend, documents) -> int:
             print(summary(outcome))
     else:
         print(render(outcomes, args.output))
+    if args.wait:
+        return wait_for_projects(args, backend, [outcome["project"]["metadata"]["name"] for outcome in outcomes])
     if any(not outcome["project"]["status"]["scheduled"] for outcome in outcomes):
         return EXIT_UNSCHEDULABLE
     return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 
 from goship_ctl.commands.apply import summary
 from goship_ctl.commands.common import add_client_options, run_with_backend
+from goship_ctl.commands.wait import add_wait_options, wait_for_projects
 from goship_ctl.output import render
 
 
@@ -17,6 +18,7 @@ def register(subparsers) -> None:
     parser.add_argument("replicas", type=_count)
     parser.add_argument("--resource-version", type=int, default=None,
                         help="fail with exit code 4 unless the project still has this resourceVersion")
+    add_wait_options(parser)
     add_client_options(parser)
     parser.set_defaults(run=run, prog=parser.prog)
 
@@ -28,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
 def _scale(args, backend) -> int:
     outcome = backend.scale_app(args.project, args.app, args.replicas, args.resource_version)
     print(summary(outcome) if args.output == "table" else render(outcome, args.output))
+    if args.wait:
+        return wait_for_projects(args, backend, [args.project])
     return 0
 
 

@@ -20,10 +20,18 @@ Choices, measured with libvirt 9.0 / QEMU 7.2 under TCG (figures in docs/benchma
   fill the disk); a ``type='file'`` serial would grow without bound.
 * Machine ``pc`` by default: q35 boots no faster under TCG and adds PCIe root ports.
 * ``quiet`` by default: every console byte is an emulated UART write under TCG.
+* User-mode NICs with port forwards go through ``<qemu:commandline>`` (``-netdev user,hostfwd=``).
+  libvirt 9.0 as packaged by Debian rejects ``<backend type='passt'/>`` ("Invalid value for
+  attribute 'type' in element 'backend'"), and it accepts ``<portForward>`` on a SLIRP
+  interface but silently drops it (measured: QEMU gets ``{"type":"user"}`` without hostfwd,
+  nothing listens). The MAC of such a NIC is derived from the domain name, so it is stable.
+* Confidential profiles render what libvirt documents for ``<launchSecurity>``; libvirt 9.0
+  knows ``sev`` only (``sev-snp`` since 10.5, ``tdx`` since 11.x), see docs/primitives.md.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -37,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - depends on the node
     JINJA2_IMPORT_ERROR = exc
 
 GOSHIP_XMLNS = 'https://goship.dev/xmlns/vm/1'
+QEMU_XMLNS = 'http://libvirt.org/schemas/domain/qemu/1.0'
 CHANNEL_NAME = 'org.goship.init.0'
 DOMAIN_PREFIX = 'goship'
 VIRT_TYPES = ('kvm', 'qemu')
@@ -45,10 +54,55 @@ LIFECYCLE_ACTIONS = ('destroy', 'restart', 'preserve', 'rename-restart', 'coredu
 # kernel command line (hostname), so they are DNS-label-like.
 NAME_PART = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
 KERNEL_ARG = re.compile(r'^[A-Za-z0-9_.,:=/+@-]+$')
+MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
+CPUSET_PART = re.compile(r'^(\^)?(\d+)(?:-(\d+))?$')
+NIC_MODELS = {'virtio': 'virtio-net-pci', 'e1000': 'e1000'}
+CONFIDENTIAL_TYPES = ('sev', 'sev-snp', 'tdx')
+DISK_CACHES = ('none', 'writeback', 'writethrough', 'directsync', 'unsafe', 'default')
 
 
 class DomainSpecError(ValueError):
     """A parameter cannot go into a GoShip domain."""
+
+
+def parse_cpuset(text):
+    """libvirt cpuset syntax ('0-3,^2,8') -> sorted list of CPU numbers; DomainSpecError if malformed."""
+    included, excluded = set(), set()
+    for part in str(text).split(','):
+        match = CPUSET_PART.match(part.strip())
+        if not match:
+            raise DomainSpecError('cpuset %r: %r is not N, N-M or ^N' % (text, part))
+        low = int(match.group(2))
+        high = int(match.group(3)) if match.group(3) is not None else low
+        if high < low:
+            raise DomainSpecError('cpuset %r: range %r runs backwards' % (text, part))
+        (excluded if match.group(1) else included).update(range(low, high + 1))
+    cpus = sorted(included - excluded)
+    if not cpus:
+        raise DomainSpecError('cpuset %r selects no CPU' % (text,))
+    return cpus
+
+
+def format_cpuset(cpus):
+    """[0, 1, 2, 5] -> '0-2,5': the canonical form libvirt writes back."""
+    parts, start, prev = [], None, None
+    for cpu in sorted(set(cpus)):
+        if start is None:
+            start = prev = cpu
+        elif cpu == prev + 1:
+            prev = cpu
+        else:
+            parts.append(str(start) if start == prev else '%d-%d' % (start, prev))
+            start = prev = cpu
+    if start is not None:
+        parts.append(str(start) if start == prev else '%d-%d' % (start, prev))
+    return ','.join(parts)
+
+
+def stable_mac(domain, index):
+    """A locally administered unicast MAC in QEMU's 52:54:00 range, fixed by domain and NIC index."""
+    digest = hashlib.sha256(('%s/%d' % (domain, index)).encode('utf-8')).digest()
+    return '52:54:00:%02x:%02x:%02x' % (digest[0], digest[1], digest[2])
 
 
 def domain_name(node, project):
@@ -105,6 +159,70 @@ class Disk:
 
 
 @dataclass(frozen=True)
+class VolumeDisk:
+    """A data disk that is a volume of a libvirt storage pool (kept across redefinition)."""
+
+    pool: str
+    volume: str
+    target: str
+    serial: str
+    cache: str = 'none'
+    driver_type: str = 'qcow2'
+
+
+@dataclass(frozen=True)
+class CpuPinning:
+    """``vcpus``: ((vcpu, cpuset text), ...); ``emulator``: cpuset text or None."""
+
+    vcpus: tuple = ()
+    emulator: str | None = None
+
+
+@dataclass(frozen=True)
+class MemoryBacking:
+    hugepage_kib: int | None = None
+    locked: bool = False
+    # cgroup limit on the whole QEMU process (guest memory + QEMU's own); libvirt wants one with <locked/>.
+    hard_limit_mib: int | None = None
+
+
+@dataclass(frozen=True)
+class PortForward:
+    host_port: int
+    guest_port: int
+    host_address: str = '127.0.0.1'
+    protocol: str = 'tcp'
+
+
+@dataclass(frozen=True)
+class Nic:
+    """``type`` 'user' (QEMU SLIRP through qemu:commandline) or 'network' (a libvirt network)."""
+
+    type: str
+    model: str = 'virtio'
+    mac: str | None = None
+    network: str | None = None
+    port_forwards: tuple = ()
+
+
+@dataclass(frozen=True)
+class Firmware:
+    """UEFI: OVMF code (read-only pflash) and a per-VM NVRAM file made from the vars template."""
+
+    loader: str
+    nvram: str
+    nvram_template: str
+
+
+@dataclass(frozen=True)
+class LaunchSecurity:
+    type: str
+    policy: str | None = None
+    cbitpos: int | None = None
+    reduced_phys_bits: int | None = None
+
+
+@dataclass(frozen=True)
 class CpuTopology:
     sockets: int = 1
     cores: int = 1
@@ -139,6 +257,13 @@ class DomainSpec:
     rng: bool = True
     on_reboot: str = 'restart'
     on_crash: str = 'destroy'
+    cpu_pinning: CpuPinning | None = None
+    numa_nodeset: str | None = None
+    memory_backing: MemoryBacking | None = None
+    nics: tuple = ()
+    firmware: Firmware | None = None
+    volumes: tuple = ()
+    launch_security: LaunchSecurity | None = None
     name: str = field(init=False)
 
     def __post_init__(self):
@@ -168,6 +293,48 @@ def _check(spec):
     for path in (spec.kernel, spec.initrd, spec.paths.directory) + tuple(disk.source for disk in spec.disks):
         if not os.path.isabs(path):
             raise DomainSpecError('path %r must be absolute' % path)
+    _check_primitives(spec)
+
+
+def _check_primitives(spec):
+    pinning = spec.cpu_pinning
+    if pinning is not None:
+        for vcpu, cpuset in pinning.vcpus:
+            if not 0 <= vcpu < spec.vcpus:
+                raise DomainSpecError('cpu_pinning.vcpus.%d: the VM has vCPUs 0-%d' % (vcpu, spec.vcpus - 1))
+            parse_cpuset(cpuset)
+        if pinning.emulator is not None:
+            parse_cpuset(pinning.emulator)
+    if spec.numa_nodeset is not None:
+        parse_cpuset(spec.numa_nodeset)
+    backing = spec.memory_backing
+    if backing is not None and backing.locked and not backing.hard_limit_mib:
+        raise DomainSpecError('memory_backing.locked needs a hard limit (memtune hard_limit)')
+    for index, nic in enumerate(spec.nics):
+        if nic.type not in ('user', 'network') or nic.model not in NIC_MODELS:
+            raise DomainSpecError('nics[%d]: type user|network and model %s' % (index, '|'.join(NIC_MODELS)))
+        if nic.mac is not None and not MAC_RE.match(nic.mac):
+            raise DomainSpecError('nics[%d].mac: %r is not a lower-case MAC address' % (index, nic.mac))
+        if (nic.type == 'network') != bool(nic.network):
+            raise DomainSpecError('nics[%d].network: required exactly when type is network' % index)
+        if nic.type == 'user' and nic.mac is None:
+            raise DomainSpecError('nics[%d].mac: a user NIC is rendered with a MAC (see stable_mac)' % index)
+    if spec.launch_security is not None and spec.launch_security.type not in CONFIDENTIAL_TYPES:
+        raise DomainSpecError('confidential.type must be one of %s' % ', '.join(CONFIDENTIAL_TYPES))
+
+
+def user_netdev_args(spec):
+    """``-netdev user,...,hostfwd=...`` and ``-device <model>,netdev=...,mac=...`` per user NIC."""
+    args = []
+    for index, nic in enumerate(nic for nic in spec.nics if nic.type == 'user'):
+        netdev = ['user', 'id=gsnet%d' % index]
+        netdev.extend('hostfwd=%s:%s:%d-:%d' % (fwd.protocol, fwd.host_address, fwd.host_port, fwd.guest_port)
+                      for fwd in nic.port_forwards)
+        device = [NIC_MODELS[nic.model], 'netdev=gsnet%d' % index, 'mac=%s' % nic.mac]
+        if spec.launch_security is not None and nic.model == 'virtio':
+            device.extend(['iommu_platform=on', 'disable-legacy=on'])
+        args.extend(['-netdev', ','.join(netdev), '-device', ','.join(device)])
+    return args
 
 
 def kernel_cmdline(spec):
@@ -181,7 +348,7 @@ def kernel_cmdline(spec):
 
 
 DOMAIN_TEMPLATE = """\
-<domain type='{{ spec.virt_type }}'>
+<domain type='{{ spec.virt_type }}'{% if qemu_args %} xmlns:qemu='{{ qemu_xmlns }}'{% endif %}>
   <name>{{ spec.name }}</name>
   <metadata>
     <goship:vm xmlns:goship='{{ xmlns }}'>
@@ -191,9 +358,45 @@ DOMAIN_TEMPLATE = """\
     </goship:vm>
   </metadata>
   <memory unit='MiB'>{{ spec.memory_mib }}</memory>
+{% if spec.memory_backing %}
+{% if spec.memory_backing.hard_limit_mib %}
+  <memtune>
+    <hard_limit unit='MiB'>{{ spec.memory_backing.hard_limit_mib }}</hard_limit>
+  </memtune>
+{% endif %}
+  <memoryBacking>
+{% if spec.memory_backing.hugepage_kib %}
+    <hugepages>
+      <page size='{{ spec.memory_backing.hugepage_kib }}' unit='KiB'/>
+    </hugepages>
+{% endif %}
+{% if spec.memory_backing.locked %}
+    <locked/>
+{% endif %}
+  </memoryBacking>
+{% endif %}
   <vcpu placement='static'>{{ spec.vcpus }}</vcpu>
+{% if spec.cpu_pinning %}
+  <cputune>
+{% for vcpu, cpuset in spec.cpu_pinning.vcpus %}
+    <vcpupin vcpu='{{ vcpu }}' cpuset='{{ cpuset }}'/>
+{% endfor %}
+{% if spec.cpu_pinning.emulator %}
+    <emulatorpin cpuset='{{ spec.cpu_pinning.emulator }}'/>
+{% endif %}
+  </cputune>
+{% endif %}
+{% if spec.numa_nodeset %}
+  <numatune>
+    <memory mode='strict' nodeset='{{ spec.numa_nodeset }}'/>
+  </numatune>
+{% endif %}
   <os>
     <type arch='x86_64' machine='{{ spec.machine }}'>hvm</type>
+{% if spec.firmware %}
+    <loader readonly='yes' type='pflash'>{{ spec.firmware.loader }}</loader>
+    <nvram template='{{ spec.firmware.nvram_template }}'>{{ spec.firmware.nvram }}</nvram>
+{% endif %}
     <kernel>{{ spec.kernel }}</kernel>
     <initrd>{{ spec.initrd }}</initrd>
     <cmdline>{{ cmdline }}</cmdline>
@@ -202,6 +405,9 @@ DOMAIN_TEMPLATE = """\
   <features>
     <acpi/>
     <apic/>
+{% if spec.launch_security and spec.launch_security.type == 'tdx' %}
+    <ioapic driver='qemu'/>
+{% endif %}
   </features>
 {% if spec.virt_type == 'kvm' %}
   <cpu mode='host-passthrough' check='none' migratable='on'>
@@ -226,7 +432,7 @@ DOMAIN_TEMPLATE = """\
   <devices>
 {% for disk in spec.disks %}
     <disk type='file' device='{{ disk.device }}'>
-      <driver name='qemu' type='{{ disk.driver_type }}'/>
+      <driver name='qemu' type='{{ disk.driver_type }}'{% if spec.launch_security %} iommu='on'{% endif %}/>
       <source file='{{ disk.source }}'/>
       <target dev='{{ disk.target }}' bus='virtio'/>
 {% if disk.serial %}
@@ -237,8 +443,32 @@ DOMAIN_TEMPLATE = """\
 {% endif %}
     </disk>
 {% endfor %}
+{% for disk in spec.volumes %}
+    <disk type='volume' device='disk'>
+      <driver name='qemu' type='{{ disk.driver_type }}' cache='{{ disk.cache }}'{% if spec.launch_security %} iommu='on'{% endif %}/>
+      <source pool='{{ disk.pool }}' volume='{{ disk.volume }}'/>
+      <target dev='{{ disk.target }}' bus='virtio'/>
+      <serial>{{ disk.serial }}</serial>
+    </disk>
+{% endfor %}
     <controller type='usb' model='none'/>
-    <controller type='virtio-serial' index='0'/>
+    <controller type='virtio-serial' index='0'>
+{% if spec.launch_security %}
+      <driver iommu='on'/>
+{% endif %}
+    </controller>
+{% for nic in spec.nics if nic.type == 'network' %}
+    <interface type='network'>
+{% if nic.mac %}
+      <mac address='{{ nic.mac }}'/>
+{% endif %}
+      <source network='{{ nic.network }}'/>
+      <model type='{{ nic.model }}'/>
+{% if spec.launch_security and nic.model == 'virtio' %}
+      <driver iommu='on'/>
+{% endif %}
+    </interface>
+{% endfor %}
     <channel type='unix'>
       <source mode='bind' path='{{ spec.paths.channel }}'/>
       <target type='virtio' name='{{ channel_name }}'/>
@@ -250,10 +480,40 @@ DOMAIN_TEMPLATE = """\
 {% if spec.rng %}
     <rng model='virtio'>
       <backend model='random'>/dev/urandom</backend>
+{% if spec.launch_security %}
+      <driver iommu='on'/>
+{% endif %}
     </rng>
 {% endif %}
-    <memballoon model='{{ "virtio" if spec.memballoon else "none" }}'/>
+{% if spec.memballoon %}
+    <memballoon model='virtio'>
+{% if spec.launch_security %}
+      <driver iommu='on'/>
+{% endif %}
+    </memballoon>
+{% else %}
+    <memballoon model='none'/>
+{% endif %}
   </devices>
+{% if spec.launch_security %}
+{% set sec = spec.launch_security %}
+  <launchSecurity type='{{ sec.type }}'>
+{% if sec.type in ('sev', 'sev-snp') %}
+    <cbitpos>{{ sec.cbitpos }}</cbitpos>
+    <reducedPhysBits>{{ sec.reduced_phys_bits }}</reducedPhysBits>
+{% endif %}
+{% if sec.policy %}
+    <policy>{{ sec.policy }}</policy>
+{% endif %}
+  </launchSecurity>
+{% endif %}
+{% if qemu_args %}
+  <qemu:commandline>
+{% for arg in qemu_args %}
+    <qemu:arg value='{{ arg }}'/>
+{% endfor %}
+  </qemu:commandline>
+{% endif %}
 </domain>
 """
 
@@ -264,4 +524,5 @@ def render(spec):
         raise ImportError('jinja2 is required to render domain XML: %s' % JINJA2_IMPORT_ERROR)
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     return env.from_string(DOMAIN_TEMPLATE).render(
-        spec=spec, cmdline=kernel_cmdline(spec), xmlns=GOSHIP_XMLNS, channel_name=CHANNEL_NAME)
+        spec=spec, cmdline=kernel_cmdline(spec), xmlns=GOSHIP_XMLNS, channel_name=CHANNEL_NAME,
+        qemu_xmlns=QEMU_XMLNS, qemu_args=user_netdev_args(spec))

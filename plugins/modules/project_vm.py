@@ -124,6 +124,160 @@ options:
     type: list
     elements: str
     default: []
+  cpu_pinning:
+    description:
+      - Pin vCPUs and QEMU's emulator threads to host CPUs (C(<cputune>)).
+      - CPU sets use libvirt's syntax (C(0-3), C(0,2), C(0-3,^1)) and are checked against the host's
+        online CPUs before libvirt is touched.
+    type: dict
+    suboptions:
+      vcpus:
+        description: Map of vCPU number to host CPU set, for example C({0: "0-1", 1: "1"}).
+        type: dict
+      emulator:
+        description: Host CPU set for the emulator threads.
+        type: str
+  numa:
+    description: NUMA placement of the guest's memory (C(<numatune>), mode strict).
+    type: dict
+    suboptions:
+      nodeset:
+        description: Host NUMA nodes, for example C(0); checked against the host's NUMA cells.
+        type: str
+        required: true
+  memory_backing:
+    description: How guest memory is backed on the host (C(<memoryBacking>)).
+    type: dict
+    suboptions:
+      hugepages:
+        description: Back guest memory with huge pages of one size; enough of them must be free on the host.
+        type: dict
+        suboptions:
+          size_kib:
+            description: Page size in KiB, one the host has (C(2048), C(1048576)).
+            type: int
+            required: true
+      locked:
+        description:
+          - Lock guest memory in host RAM (never swapped). libvirt wants a C(<memtune><hard_limit>) with it,
+            so one is set (O(memory_backing.hard_limit_mib)).
+        type: bool
+        default: false
+      hard_limit_mib:
+        description:
+          - Memory limit of the whole QEMU process (guest memory plus QEMU's own).
+          - Defaults to O(memory_mib) + 1024 when memory is locked.
+        type: int
+  balloon:
+    description: A virtio memory balloon device (C(false) renders C(<memballoon model="none">)).
+    type: bool
+    default: false
+  nics:
+    description:
+      - Network interfaces. C(user) is QEMU's user-mode network (SLIRP) with optional port forwards,
+        rendered as C(<qemu:commandline>) because libvirt 9.0 cannot forward ports on a user interface
+        (see docs/primitives.md). C(network) attaches to a libvirt network.
+      - A NIC without O(nics[].mac) keeps the MAC it has: libvirt's for a C(network) NIC (read back from
+        the domain on every run), one derived from the domain name and position for a C(user) NIC.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      type:
+        description: NIC type.
+        type: str
+        choices: [user, network]
+        required: true
+      model:
+        description: Device model.
+        type: str
+        choices: [virtio, e1000]
+        default: virtio
+      mac:
+        description: MAC address.
+        type: str
+      network:
+        description: libvirt network name (type C(network) only).
+        type: str
+      port_forwards:
+        description: Host ports forwarded to guest ports (type C(user) only).
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          host_port:
+            description: Port on the host.
+            type: int
+            required: true
+          guest_port:
+            description: Port in the guest.
+            type: int
+            required: true
+          host_address:
+            description: IPv4 address the host side binds.
+            type: str
+            default: 127.0.0.1
+          protocol:
+            description: Protocol.
+            type: str
+            choices: [tcp, udp]
+            default: tcp
+  firmware:
+    description:
+      - C(bios) (SeaBIOS) or C(uefi) (OVMF from the Debian package ovmf, read-only code flash and a per-VM
+        NVRAM C(<state_dir>/nvram.fd) made from the vars template on define, removed with the domain).
+    type: str
+    choices: [bios, uefi]
+    default: bios
+  data_disks:
+    description:
+      - Data volumes created in a libvirt storage pool (through libvirt's storage API) and attached after
+        O(disks). They survive redefinition; O(state=absent) deletes them only with O(delete_data=true).
+      - The guest sees serial C(data-<name>); the volume is C(<domain>-<name>.qcow2).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: Disk name (1-15 of a-z, 0-9 and inner C(-)).
+        type: str
+        required: true
+      size_gib:
+        description: Capacity in GiB when the volume is created (an existing volume is not resized).
+        type: int
+        required: true
+      bus:
+        description: Disk bus.
+        type: str
+        choices: [virtio]
+        default: virtio
+      cache:
+        description: QEMU cache mode.
+        type: str
+        choices: [none, writeback, writethrough, directsync, unsafe, default]
+        default: none
+      pool:
+        description: Storage pool (defined by the node role); defaults to C(goship-<node>).
+        type: str
+  delete_data:
+    description: With O(state=absent), also delete the VM's data volumes.
+    type: bool
+    default: false
+  confidential:
+    description:
+      - Confidential VM profile (C(<launchSecurity>)). Refused unless the host reports the mode in sysfs and
+        in libvirt's domain capabilities; needs O(machine=q35) and O(firmware=uefi); locks memory and puts
+        virtio devices behind the IOMMU (C(iommu=on)).
+    type: dict
+    suboptions:
+      type:
+        description: Technology.
+        type: str
+        choices: [sev, sev-snp, tdx]
+        required: true
+      policy:
+        description: Guest policy as hex (defaults C(0x0033) for sev, C(0x00030000) for sev-snp).
+        type: str
   restart_on_change:
     description: Restart a running VM whose definition changed in a way that needs a restart.
     type: bool
@@ -160,11 +314,36 @@ EXAMPLES = r'''
     memory_mib: 1024
     restart_on_change: true
 
-- name: Remove the VM and everything GoShip kept for it
+- name: Pinned, hugepage-backed UEFI VM with a data disk and a port published on 127.0.0.1
+  goship.core.project_vm:
+    project: alpha
+    node: node1
+    vcpus: 2
+    topology: {sockets: 1, cores: 2, threads: 1}
+    cpu_pinning: {vcpus: {0: "0", 1: "1"}, emulator: "0-1"}
+    numa: {nodeset: "0"}
+    memory_backing: {hugepages: {size_kib: 2048}}
+    firmware: uefi
+    nics:
+      - type: user
+        port_forwards: [{host_port: 18080, guest_port: 8080}]
+    data_disks:
+      - {name: db, size_gib: 4, cache: none}
+
+- name: An SEV-SNP guest (refused on hosts without SEV-SNP)
+  goship.core.project_vm:
+    project: vault
+    node: node1
+    machine: q35
+    firmware: uefi
+    confidential: {type: sev-snp}
+
+- name: Remove the VM and everything GoShip kept for it, data volumes included
   goship.core.project_vm:
     project: alpha
     node: node1
     state: absent
+    delete_data: true
 '''
 
 RETURN = r'''
@@ -207,10 +386,12 @@ import os
 import re
 import shutil
 import time
+import xml.etree.ElementTree as ET
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.goship.core.plugins.module_utils import accel, domain_facets, domain_xml, host_facts, libvirt_host, node_args
+from ansible_collections.goship.core.plugins.module_utils import (
+    accel, domain_facets, domain_xml, host_facts, libvirt_host, node_args, vm_primitives)
 from ansible_collections.goship.core.plugins.module_utils.difference import DifferenceTracker
 from ansible_collections.goship.core.plugins.module_utils.guest_channel import GuestChannel, GuestChannelError, wait_for_hello
 
@@ -269,24 +450,50 @@ def choose_virt_type(module, root):
     return {'type': choice.virt_type, 'reason': choice.reason}
 
 
-def build_spec(module, root, virt_type):
+def build_spec(module, root, virt_type, existing_macs=(), domcaps=None):
+    """The DomainSpec of the options. Called once before libvirt is opened (host checks from
+    sysfs) and once after (MACs libvirt assigned, confidential support from domain capabilities)."""
     params = module.params
     image = image_paths(module, root)
     name = domain_xml.domain_name(params['node'], params['project'])
+    paths = domain_xml.VmPaths.for_domain(root, name)
     topology = params['topology']
+    disks = (domain_xml.Disk(source=image['rootfs.squashfs']),) + extra_disks(module)
     try:
+        confidential = vm_primitives.confidential(params['confidential'], params['machine'], params['firmware'],
+                                                  host_facts.virtualization_facts()['confidential'], domcaps)
         return domain_xml.DomainSpec(
             node=params['node'], project=params['project'], generation=params['generation'],
             kernel=image['vmlinuz'], initrd=image['initrd.img'],
-            paths=domain_xml.VmPaths.for_domain(root, name),
+            paths=paths,
             memory_mib=params['memory_mib'], vcpus=params['vcpus'],
             topology=domain_xml.CpuTopology(**topology) if topology else None,
             virt_type=virt_type, machine=params['machine'], cpu_model=params['cpu_model'],
-            disks=(domain_xml.Disk(source=image['rootfs.squashfs']),) + extra_disks(module),
+            disks=disks,
             kernel_args=tuple(params['kernel_args']),
+            memballoon=params['balloon'],
+            cpu_pinning=vm_primitives.cpu_pinning(params['cpu_pinning'], params['vcpus'], host_facts.cpu_facts()['online']),
+            numa_nodeset=vm_primitives.numa_nodeset(params['numa'], host_facts.numa_facts()),
+            memory_backing=vm_primitives.memory_backing(params['memory_backing'], params['memory_mib'],
+                                                        host_facts.hugepage_facts(), confidential is not None),
+            nics=vm_primitives.nics(params['nics'], name, existing_macs),
+            firmware=vm_primitives.firmware(params['firmware'], paths.directory),
+            volumes=vm_primitives.data_disks(params['data_disks'], name, params['node'], len(disks)),
+            launch_security=confidential,
         )
     except domain_xml.DomainSpecError as exc:
         module.fail_json(msg=str(exc))
+
+
+def existing_network_macs(dom):
+    return domain_facets.mac_addresses(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)) if dom is not None else ()
+
+
+def domain_capabilities(module, conn, virt_type):
+    """Confidential-computing facts from libvirt, read only when a profile is asked for."""
+    if not module.params['confidential']:
+        return None
+    return libvirt_host.parse_domain_capabilities(conn.getDomainCapabilities(None, 'x86_64', None, virt_type, 0))
 
 
 def extra_disks(module):
@@ -361,13 +568,33 @@ def remove_state_dir(root, name):
     return False
 
 
+def data_volumes(module, conn, name, dom):
+    """The VM's data volumes that exist: those its domain uses and those its options name."""
+    wanted = set()
+    if dom is not None:
+        root = ET.fromstring(dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE))
+        for source in root.findall("devices/disk[@type='volume']/source"):
+            wanted.add((source.get('pool'), source.get('volume')))
+    for disk in module.params['data_disks']:
+        wanted.add((disk['pool'] or 'goship-%s' % module.params['node'], '%s-%s.qcow2' % (name, disk['name'])))
+    volumes = []
+    for pool_name, volume in sorted(wanted):
+        try:
+            volumes.append(conn.storagePoolLookupByName(pool_name).storageVolLookupByName(volume))
+        except libvirt.libvirtError:
+            continue
+    return volumes
+
+
 def ensure_absent(module, conn, root, name, dom, result):
     vm_dir = os.path.join(root, 'vms', name)
+    volumes = data_volumes(module, conn, name, dom) if module.params['delete_data'] else []
     if dom is not None:
         result['differences'] = [{'item': 'domain', 'before': name, 'after': None}]
+    result['differences'] = result['differences'] + [{'item': 'volume', 'before': vol.path(), 'after': None} for vol in volumes]
     if module._diff:
         result['diff'] = {'before': 'domain: %s\n' % (name if dom else ''), 'after': ''}
-    result['changed'] = dom is not None or os.path.isdir(vm_dir)
+    result['changed'] = dom is not None or os.path.isdir(vm_dir) or bool(volumes)
     if module.check_mode or not result['changed']:
         return
     if dom is not None:
@@ -376,7 +603,43 @@ def ensure_absent(module, conn, root, name, dom, result):
         dom.undefineFlags(libvirt.VIR_DOMAIN_UNDEFINE_NVRAM | libvirt.VIR_DOMAIN_UNDEFINE_MANAGED_SAVE
                           | libvirt.VIR_DOMAIN_UNDEFINE_SNAPSHOTS_METADATA)
     remove_state_dir(root, name)
+    for volume in volumes:
+        volume.delete(0)
     result['state'] = 'absent'
+
+
+def missing_volumes(module, conn, spec):
+    """Data volumes of ``spec`` not yet in their pool: [(pool, volume name, size GiB)]."""
+    missing = []
+    for index, (disk, option) in enumerate(zip(spec.volumes, module.params['data_disks'])):
+        try:
+            pool = conn.storagePoolLookupByName(disk.pool)
+        except libvirt.libvirtError:
+            module.fail_json(msg='data_disks[%d].pool: storage pool %s does not exist (the node role defines it)' % (index, disk.pool))
+        if not pool.isActive():
+            module.fail_json(msg='data_disks[%d].pool: storage pool %s is not active' % (index, disk.pool))
+        try:
+            pool.storageVolLookupByName(disk.volume)
+        except libvirt.libvirtError:
+            missing.append((pool, disk.volume, option['size_gib']))
+    return missing
+
+
+def ensure_nvram(spec):
+    """The per-VM UEFI variable store, copied from OVMF's template when the domain is defined."""
+    if spec.firmware is not None and not os.path.exists(spec.firmware.nvram):
+        shutil.copyfile(spec.firmware.nvram_template, spec.firmware.nvram)
+        os.chmod(spec.firmware.nvram, 0o600)
+
+
+def held_hugepages(dom, spec):
+    """Huge pages a running domain already holds with the same page size (they count as free for it)."""
+    if dom is None or not dom.isActive() or spec.memory_backing is None or spec.memory_backing.hugepage_kib is None:
+        return 0
+    actual = domain_facets.facets(dom.XMLDesc(0))
+    if actual.get('memory_backing.hugepages_kib') != spec.memory_backing.hugepage_kib:
+        return 0
+    return actual['memory_kib'] // spec.memory_backing.hugepage_kib
 
 
 def converge(module, conn, root, spec, dom, result):
@@ -388,6 +651,10 @@ def converge(module, conn, root, spec, dom, result):
     else:
         aliases = libvirt_host.parse_machine_aliases(conn.getCapabilities())
         domain_facets.compare(tracker, desired_xml, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), aliases)
+    volumes = missing_volumes(module, conn, spec)
+    volume_diffs = DifferenceTracker()
+    for dummy_pool, volume, size_gib in volumes:
+        volume_diffs.add('volume.%s' % volume, None, '%d GiB' % size_gib)
     active = dom is not None and bool(dom.isActive())
     needs_restart = active and any(name not in domain_facets.LIVE_FACETS for name in tracker.names)
     want_running = params['state'] == 'running'
@@ -395,9 +662,9 @@ def converge(module, conn, root, spec, dom, result):
     restart = want_running and needs_restart and params['restart_on_change']
     stop = params['state'] == 'stopped' and active
     result.update(
-        differences=tracker.differences(),
+        differences=tracker.differences() + volume_diffs.differences(),
         restart_required=needs_restart and not restart and not stop,
-        changed=tracker.has_differences or start or restart or stop,
+        changed=tracker.has_differences or volume_diffs.has_differences or start or restart or stop,
         paths={'state_dir': spec.paths.directory, 'channel': spec.paths.channel, 'console_log': spec.paths.console_log},
     )
     if module._diff:
@@ -405,7 +672,10 @@ def converge(module, conn, root, spec, dom, result):
     if module.check_mode:
         return
     ensure_vm_dir(spec.paths.directory)
+    for pool, volume, size_gib in volumes:
+        pool.storageVolCreateXML(vm_primitives.volume_xml(volume, size_gib), 0)
     if tracker.has_differences:
+        ensure_nvram(spec)
         dom = conn.defineXML(with_uuid(desired_xml, dom.UUIDString()) if dom is not None else desired_xml)
         if active and 'metadata.generation' in tracker.names:
             dom.setMetadata(libvirt.VIR_DOMAIN_METADATA_ELEMENT, metadata_element(spec), 'goship',
@@ -453,6 +723,29 @@ def main():
         disks=dict(type='list', elements='dict', default=[], options=dict(
             source=dict(type='path', required=True), format=dict(type='str', choices=['raw', 'qcow2'], default='raw'),
             readonly=dict(type='bool', default=True), serial=dict(type='str'))),
+        cpu_pinning=dict(type='dict', options=dict(vcpus=dict(type='dict'), emulator=dict(type='str'))),
+        numa=dict(type='dict', options=dict(nodeset=dict(type='str', required=True))),
+        memory_backing=dict(type='dict', options=dict(
+            hugepages=dict(type='dict', options=dict(size_kib=dict(type='int', required=True))),
+            locked=dict(type='bool', default=False), hard_limit_mib=dict(type='int'))),
+        balloon=dict(type='bool', default=False),
+        nics=dict(type='list', elements='dict', default=[], options=dict(
+            type=dict(type='str', choices=['user', 'network'], required=True),
+            model=dict(type='str', choices=['virtio', 'e1000'], default='virtio'),
+            mac=dict(type='str'), network=dict(type='str'),
+            port_forwards=dict(type='list', elements='dict', default=[], options=dict(
+                host_port=dict(type='int', required=True), guest_port=dict(type='int', required=True),
+                host_address=dict(type='str', default='127.0.0.1'),
+                protocol=dict(type='str', choices=['tcp', 'udp'], default='tcp'))))),
+        firmware=dict(type='str', choices=['bios', 'uefi'], default='bios'),
+        data_disks=dict(type='list', elements='dict', default=[], options=dict(
+            name=dict(type='str', required=True), size_gib=dict(type='int', required=True),
+            bus=dict(type='str', choices=['virtio'], default='virtio'),
+            cache=dict(type='str', choices=list(domain_xml.DISK_CACHES), default='none'),
+            pool=dict(type='str'))),
+        delete_data=dict(type='bool', default=False),
+        confidential=dict(type='dict', options=dict(
+            type=dict(type='str', choices=list(domain_xml.CONFIDENTIAL_TYPES), required=True), policy=dict(type='str'))),
         restart_on_change=dict(type='bool', default=False),
         shutdown_timeout=dict(type='int', default=60),
         wait_for_guest=dict(type='bool', default=False),
@@ -464,7 +757,7 @@ def main():
     name = domain_xml.domain_name(module.params['node'], module.params['project'])
     if module.params['state'] != 'absent':
         virt_type = choose_virt_type(module, root)
-        spec = build_spec(module, root, virt_type['type'])
+        build_spec(module, root, virt_type['type'])  # host checks from sysfs, before libvirt
     conn = node_args.open_libvirt(module)
     try:
         dom = lookup(conn, name)
@@ -474,6 +767,12 @@ def main():
         if module.params['state'] == 'absent':
             ensure_absent(module, conn, root, name, dom, result)
         else:
+            spec = build_spec(module, root, virt_type['type'], existing_network_macs(dom), domain_capabilities(module, conn, virt_type['type']))
+            try:
+                vm_primitives.check_free_hugepages(spec.memory_backing, spec.memory_mib, host_facts.hugepage_facts(),
+                                                   held_hugepages(dom, spec))
+            except domain_xml.DomainSpecError as exc:
+                module.fail_json(msg=str(exc))
             result['virt_type'] = virt_type
             converge(module, conn, root, spec, dom, result)
     except libvirt.libvirtError as exc:

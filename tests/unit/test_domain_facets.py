@@ -19,12 +19,13 @@ DESIRED = f"""<domain type='qemu'><name>goship-n1-alpha</name>
 <target dev='vda' bus='virtio'/><readonly/></disk>
 <controller type='virtio-serial' index='0'/>
 <channel type='unix'><source mode='bind' path='/s/init.sock'/><target type='virtio' name='org.goship.init.0'/></channel>
+<interface type='network'><source network='goship-n1'/><model type='virtio'/></interface>
 <serial type='pty'><log file='/s/console.log' append='off'/><target port='0'/></serial>
 <memballoon model='none'/>
 </devices></domain>"""
 
 # What libvirt 9.0 gives back for DESIRED: KiB, a versioned machine, qemu64 CPU model,
-# PCI and virtio-serial addresses, extra controllers, inputs, emulator, uuid, features reordered.
+# PCI and virtio-serial addresses, a MAC for the NIC, extra controllers, inputs, emulator, uuid, features reordered.
 LIBVIRT = f"""<domain type='qemu'><name>goship-n1-alpha</name><uuid>e4f8e3be-2fae-465b-a2a5-73fc3758b847</uuid>
 <metadata><goship:vm xmlns:goship="{NS}"><goship:project>alpha</goship:project><goship:node>n1</goship:node>
 <goship:generation>3</goship:generation></goship:vm></metadata>
@@ -41,7 +42,8 @@ LIBVIRT = f"""<domain type='qemu'><name>goship-n1-alpha</name><uuid>e4f8e3be-2fa
 <controller type='usb' index='0' model='none'/>
 <controller type='virtio-serial' index='0'><address type='pci' domain='0x0000' bus='0x00' slot='0x02' function='0x0'/></controller>
 <controller type='pci' index='0' model='pci-root'/>
-<interface type='user'><mac address='52:54:00:12:34:56'/><model type='virtio'/></interface>
+<interface type='network'><mac address='52:54:00:12:34:56'/><source network='goship-n1'/><model type='virtio'/>
+<address type='pci' domain='0x0000' bus='0x00' slot='0x04' function='0x0'/></interface>
 <serial type='pty'><log file='/s/console.log' append='off'/><target type='isa-serial' port='0'><model name='isa-serial'/></target></serial>
 <console type='pty'><log file='/s/console.log' append='off'/><target type='serial' port='0'/></console>
 <channel type='unix'><source mode='bind' path='/s/init.sock'/><target type='virtio' name='org.goship.init.0'/>
