@@ -12,9 +12,9 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export PATH := $(VENV)/bin:$(PATH)
 
 # Test tiers run in this order: fast first, VMs last.
-TIER_DIRS := $(wildcard tests/unit tests/sanity tests/integration)
+TIER_DIRS := $(wildcard tests/unit tests/sanity tests/integration tests/reliability)
 
-.PHONY: help setup test test-unit test-integration sanity demo lock clean
+.PHONY: help setup test test-unit test-integration test-reliability sanity demo lock clean
 
 help:
 	@echo "make demo             set up, then run the GoShip demo"
@@ -23,6 +23,7 @@ help:
 	@echo "make test-unit        unit tests only"
 	@echo "make sanity           ansible-test sanity + ansible-lint on a copy of the collection"
 	@echo "make test-integration integration tests only (libvirt/QEMU)"
+	@echo "make test-reliability faults, fuzzing and security checks only"
 	@echo "make lock             rewrite constraints.txt from the current .venv"
 	@echo "make clean            remove build output and caches (keeps .venv, build/image)"
 
@@ -40,6 +41,9 @@ sanity: setup
 
 test-integration: setup
 	$(PYTEST) tests/integration
+
+test-reliability: setup
+	$(PYTEST) tests/reliability
 
 demo: setup
 	$(VENV)/bin/goship-ctl demo

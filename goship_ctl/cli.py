@@ -12,9 +12,10 @@ import argparse
 import sys
 
 from goship_ctl import __version__
-from goship_ctl.commands import apply, delete, describe, get, image, node, scale, serve, token
+from goship_ctl.commands import (apply, delete, demo, describe, get, image, logs, node, reconcile, scale, serve, signal,
+                                 status, token)
 
-COMMANDS = (serve, apply, get, describe, scale, delete, node, token, image)
+COMMANDS = (serve, apply, get, describe, scale, delete, node, token, image, reconcile, status, logs, signal, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

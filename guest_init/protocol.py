@@ -87,6 +87,8 @@ def parse_request(line):
         request = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:
         raise ProtocolError(BAD_JSON, "line is not UTF-8 JSON: %s" % exc) from None
+    except RecursionError:  # json's decoder recurses per nesting level: [[[[...]]]] must not be `internal`
+        raise ProtocolError(BAD_JSON, "line is not JSON this guest accepts: nested too deeply") from None
     if not isinstance(request, dict):
         raise ProtocolError(BAD_REQUEST, "request must be a JSON object, not %s" % json_type(request))
     request_id = request.get("id")

@@ -25,6 +25,7 @@ APT_PACKAGES=(
     build-essential python3-dev git make shellcheck
     cloud-init
     postgresql
+    openssh-server
 )
 
 log() { echo "setup: $*"; }

@@ -1,8 +1,8 @@
 """Set-up shared by every test tier: markers, the goship.core import path, a state root.
 
 Tiers are chosen by directory: tests/unit/ (plain), tests/sanity/ (marker `sanity`),
-tests/integration/ (marker `integration`); the markers are added here so a test file
-cannot land in a tier without its marker.
+tests/integration/ (marker `integration`), tests/reliability/ (marker `reliability`); the
+markers are added here so a test file cannot land in a tier without its marker.
 """
 
 import os
@@ -16,7 +16,7 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS_ROOT = REPO_ROOT / "build" / "collections"
 COLLECTION_LINK = COLLECTIONS_ROOT / "ansible_collections" / "goship" / "core"
-TIERS_WITH_MARKER = ("integration", "sanity")  # directory name == marker name
+TIERS_WITH_MARKER = ("integration", "reliability", "sanity")  # directory name == marker name
 
 _created_state_root = None
 
@@ -36,6 +36,7 @@ def pytest_configure(config):
     global _created_state_root
     config.addinivalue_line("markers", "integration: needs libvirt/QEMU or other real system services; slow")
     config.addinivalue_line("markers", "sanity: ansible-test sanity and ansible-lint over the collection")
+    config.addinivalue_line("markers", "reliability: fault injection, fuzzing and security checks (real VMs for in-VM faults)")
     _ensure_collection_link()
     os.environ.setdefault("ANSIBLE_COLLECTIONS_PATH", str(COLLECTIONS_ROOT))
     if "GOSHIP_STATE_ROOT" not in os.environ:

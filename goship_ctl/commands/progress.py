@@ -26,11 +26,12 @@ class NodeLine:
     state: str = "running"
     ok: int = 0
     changed: int = 0
+    ended: float | None = None
 
     def text(self, now: float) -> str:
         task = self.task if len(self.task) <= TASK_CHARS else self.task[:TASK_CHARS - 3] + "..."
         return "%-12s %-11s %3d ok %3d changed %5.0fs  %s" % (
-            self.node, self.state, self.ok, self.changed, now - self.started, task)
+            self.node, self.state, self.ok, self.changed, (self.ended or now) - self.started, task)
 
 
 class RunProgress:
@@ -62,7 +63,7 @@ class RunProgress:
         with self._lock:
             now = time.monotonic()
             line = self._nodes.get(event.node)
-            if line is None:
+            if line is None or line.ended is not None:  # first event, or the node's next run
                 line = self._nodes[event.node] = NodeLine(event.node, now)
             if event.kind == "task":
                 line.task = event.task
@@ -82,7 +83,7 @@ class RunProgress:
         with self._lock:
             line = self._nodes.setdefault(node, NodeLine(node, time.monotonic()))
             line.state = "done" if result == "ok" else result
-            line.task = ""
+            line.task, line.ended = "", time.monotonic()
             if self.live:
                 self._redraw()
 

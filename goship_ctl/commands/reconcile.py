@@ -11,7 +11,7 @@ import argparse
 import time
 
 from goship_ctl.commands.common import add_client_options, run_with_backend
-from goship_ctl.commands.wait import embedded_reconciler, run_foreground
+from goship_ctl.commands.wait import cancel_at, embedded_reconciler, run_foreground
 from goship_ctl.errors import EXIT_NOT_CONVERGED, EXIT_OK, EXIT_USAGE
 from goship_ctl.output import render
 
@@ -23,7 +23,7 @@ RESULT_COLUMNS = (("NODE", lambda r: r["node"]), ("RESULT", lambda r: r["result"
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "reconcile", help="bring nodes to the desired state now (ansible-runner, reconcile.yml)",
+        "reconcile", help="bring nodes to the desired state now",
         description="Run playbooks/reconcile.yml through ansible-runner for the nodes that are out of date "
                     "(or the ones named) and record what they report. Works on the embedded store; a "
                     "serving control service reconciles on its own.")
@@ -66,7 +66,8 @@ def _reconcile(args, backend) -> int:
     if args.wait:
         results = run_foreground(reconciler, service, deadline, wanted)
     elif wanted:
-        results = reconciler.reconcile(list(wanted), wanted)
+        with cancel_at(deadline) as cancel:
+            results = reconciler.reconcile(list(wanted), wanted, cancel)
     else:
         results = {}
     rows = [{"node": node, "result": host.result, "changed": host.changed, "message": host.message}

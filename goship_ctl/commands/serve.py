@@ -13,7 +13,7 @@ import sys
 
 from goship_ctl.auth.principal import LOCAL_ADMIN
 from goship_ctl.errors import EXIT_USAGE
-from goship_ctl.store.location import database_url
+from goship_ctl.store.location import data_dir, database_url
 
 DEFAULT_PORT = 8765
 
@@ -32,6 +32,11 @@ def register(subparsers) -> None:
     parser.add_argument("--data-dir", default=None,
                         help="embedded store directory (default: $GOSHIP_DATA_DIR or /var/lib/goship/ctl)")
     parser.add_argument("--database-url", default=None, help="store URL (default: $GOSHIP_DATABASE_URL or SQLite)")
+    parser.add_argument("--reconcile", action="store_true",
+                        help="also run the reconcile loop: ansible-runner drives the nodes on every change and "
+                             "every --reconcile-period seconds")
+    parser.add_argument("--reconcile-period", type=float, default=60.0, metavar="SECONDS",
+                        help="how often the loop looks for out-of-date nodes (default: 60)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     parser.set_defaults(run=run, prog=parser.prog)
 
@@ -44,18 +49,34 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: every other command starts faster without the web stack.
     import uvicorn  # pylint: disable=import-outside-toplevel
     from goship_ctl.api.app import create_app  # pylint: disable=import-outside-toplevel
+    from goship_ctl.metrics import Metrics  # pylint: disable=import-outside-toplevel
     from goship_ctl.service.control import ControlService  # pylint: disable=import-outside-toplevel
 
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = ControlService.open(database_url(args.database_url, args.data_dir))
+    metrics = Metrics(service.sessions)
+    loop = _reconcile_loop(args, service, metrics) if args.reconcile else None
     try:
         if args.bootstrap_token_file:
             _bootstrap_token(service, args.bootstrap_token_file)
-        uvicorn.run(create_app(service), host=args.host, port=args.port, ssl_certfile=args.tls_cert,
+        if loop is not None:
+            loop.start()
+        uvicorn.run(create_app(service, metrics), host=args.host, port=args.port, ssl_certfile=args.tls_cert,
                     ssl_keyfile=args.tls_key, log_level=args.log_level, proxy_headers=False)
     finally:
+        if loop is not None:
+            loop.stop()
         service.close()
     return 0
+
+
+def _reconcile_loop(args: argparse.Namespace, service, metrics):
+    # pylint: disable=import-outside-toplevel
+    from goship_ctl.reconciler.loop import ReconcileLoop
+    from goship_ctl.reconciler.reconcile import Reconciler
+
+    reconciler = Reconciler(service.sessions, service.trigger, data_dir(args.data_dir) / "reconcile", metrics)
+    return ReconcileLoop(reconciler, service.trigger, service.sessions, period_s=args.reconcile_period)
 
 
 def _listen_problem(args: argparse.Namespace) -> str | None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import threading
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 from goship_ctl.commands.progress import RunProgress
 from goship_ctl.errors import EXIT_NOT_CONVERGED, EXIT_OK, EXIT_UNSCHEDULABLE
@@ -66,26 +68,32 @@ def report(backend, projects: list[str]) -> int:
 def run_foreground(reconciler, service, deadline: float, first: dict[str, list[str]] | None = None):
     """Settle the out-of-date nodes (or ``first``) with live progress; node -> HostResult."""
     from goship_ctl.reconciler.settle import out_of_date, settle  # pylint: disable=import-outside-toplevel
+    with cancel_at(deadline) as cancel, RunProgress() as progress:
+        unsubscribe = reconciler.subscribe(progress)
+        try:
+            wanted = first if first is not None else out_of_date(service.sessions, service.trigger)
+            if not wanted:
+                progress.note("every node is up to date")
+            results = settle(reconciler, service.trigger, service.sessions, wanted, cancel=cancel)
+        finally:
+            unsubscribe()
+        for node, host in sorted(results.items()):
+            progress.done(node, host.result)
+    for node, host in sorted(results.items()):
+        if host.result != "ok":
+            print("node %s: %s: %s" % (node, host.result, host.message))
+    return results
+
+
+@contextmanager
+def cancel_at(deadline: float) -> Iterator[threading.Event]:
+    """An event that is set at ``deadline`` (time.monotonic): the runs' cancel flag."""
     cancel = threading.Event()
     timer = threading.Timer(max(0.0, deadline - time.monotonic()), cancel.set)
     timer.daemon = True
     timer.start()
     try:
-        with RunProgress() as progress:
-            unsubscribe = reconciler.subscribe(progress)
-            try:
-                wanted = first if first is not None else out_of_date(service.sessions, service.trigger)
-                if not wanted:
-                    progress.note("every node is up to date")
-                results = settle(reconciler, service.trigger, service.sessions, wanted, cancel=cancel)
-            finally:
-                unsubscribe()
-            for node, host in sorted(results.items()):
-                progress.done(node, host.result)
-        for node, host in sorted(results.items()):
-            if host.result != "ok":
-                print("node %s: %s: %s" % (node, host.result, host.message))
-        return results
+        yield cancel
     finally:
         timer.cancel()
 

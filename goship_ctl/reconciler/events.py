@@ -16,6 +16,8 @@ from typing import Callable
 
 HOST_INFO = "goship.core.host_info"
 GUEST_STATUS = "goship.core.guest_status"
+GUEST_SIGNAL = "goship.core.guest_signal"
+GUEST_LOGS = "goship.core.guest_logs"
 MASK = "********"
 MESSAGE_CHARS = 500
 

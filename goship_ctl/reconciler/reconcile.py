@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from goship_ctl import desired_state
 from goship_ctl.errors import NotFound
 from goship_ctl.metrics import Metrics
-from goship_ctl.reconciler.events import HostResult, RunEvent
+from goship_ctl.reconciler.events import GUEST_LOGS, GUEST_SIGNAL, HostResult, RunEvent
 from goship_ctl.reconciler.locks import NodeLocks
 from goship_ctl.reconciler.recorder import ActualStateRecorder
 from goship_ctl.reconciler.runner import DEFAULT_KEEP_RUNS, PlaybookRunner, RunResult
@@ -32,8 +32,6 @@ from goship_ctl.reconciler.trigger import ReconcileTrigger
 from goship_ctl.service import events
 
 LOG = logging.getLogger("goship_ctl.reconciler")
-GUEST_SIGNAL = "goship.core.guest_signal"
-GUEST_LOGS = "goship.core.guest_logs"
 HISTORY_KINDS = {"changed": "reconcile.changed", "failed": "reconcile.task_failed", "unreachable": "reconcile.unreachable"}
 
 
@@ -141,6 +139,8 @@ class Reconciler:
                    watch: tuple[str, ...] = ()) -> RunResult:
         document = self.document()
         nodes = sorted(node for node in set(nodes) if node in document["nodes"])
+        if not nodes:
+            return RunResult(ident="", status="successful", rc=0, duration_s=0.0, artifact_dir=Path())
         with self.locks.hold(nodes, self.limits.lock_timeout_s):
             return self.runner.run(document, playbook, nodes, extravars=extravars, watch=watch,
                                    timeout_s=self.limits.operation_timeout_s, on_event=self._on_event)

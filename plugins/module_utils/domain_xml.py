@@ -57,6 +57,11 @@ KERNEL_ARG = re.compile(r'^[A-Za-z0-9_.,:=/+@-]+$')
 MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
 CPUSET_PART = re.compile(r'^(\^)?(\d+)(?:-(\d+))?$')
 NIC_MODELS = {'virtio': 'virtio-net-pci', 'e1000': 'e1000'}
+# QEMU creates qemu:commandline devices before libvirt's own (measured: an unaddressed one took
+# slot 2, which libvirt had given the virtio-serial controller), so they get fixed slots far
+# above the ones libvirt hands out from 2 upwards, and below q35's ICH9 functions at 0x1f.
+USER_NIC_FIRST_SLOT = 0x18
+MAX_USER_NICS = 4
 CONFIDENTIAL_TYPES = ('sev', 'sev-snp', 'tdx')
 DISK_CACHES = ('none', 'writeback', 'writethrough', 'directsync', 'unsafe', 'default')
 
@@ -85,18 +90,13 @@ def parse_cpuset(text):
 
 def format_cpuset(cpus):
     """[0, 1, 2, 5] -> '0-2,5': the canonical form libvirt writes back."""
-    parts, start, prev = [], None, None
+    ranges = []
     for cpu in sorted(set(cpus)):
-        if start is None:
-            start = prev = cpu
-        elif cpu == prev + 1:
-            prev = cpu
+        if ranges and cpu == ranges[-1][1] + 1:
+            ranges[-1][1] = cpu
         else:
-            parts.append(str(start) if start == prev else '%d-%d' % (start, prev))
-            start = prev = cpu
-    if start is not None:
-        parts.append(str(start) if start == prev else '%d-%d' % (start, prev))
-    return ','.join(parts)
+            ranges.append([cpu, cpu])
+    return ','.join(str(low) if low == high else '%d-%d' % (low, high) for low, high in ranges)
 
 
 def stable_mac(domain, index):
@@ -317,6 +317,8 @@ def _check_primitives(spec):
             raise DomainSpecError('nics[%d].mac: %r is not a lower-case MAC address' % (index, nic.mac))
         if (nic.type == 'network') != bool(nic.network):
             raise DomainSpecError('nics[%d].network: required exactly when type is network' % index)
+        if sum(1 for other in spec.nics[:index + 1] if other.type == 'user') > MAX_USER_NICS:
+            raise DomainSpecError('nics[%d]: at most %d user NICs' % (index, MAX_USER_NICS))
         if nic.type == 'user' and nic.mac is None:
             raise DomainSpecError('nics[%d].mac: a user NIC is rendered with a MAC (see stable_mac)' % index)
     if spec.launch_security is not None and spec.launch_security.type not in CONFIDENTIAL_TYPES:
@@ -330,7 +332,8 @@ def user_netdev_args(spec):
         netdev = ['user', 'id=gsnet%d' % index]
         netdev.extend('hostfwd=%s:%s:%d-:%d' % (fwd.protocol, fwd.host_address, fwd.host_port, fwd.guest_port)
                       for fwd in nic.port_forwards)
-        device = [NIC_MODELS[nic.model], 'netdev=gsnet%d' % index, 'mac=%s' % nic.mac]
+        device = [NIC_MODELS[nic.model], 'netdev=gsnet%d' % index, 'mac=%s' % nic.mac,
+                  'addr=0x%x' % (USER_NIC_FIRST_SLOT + index)]
         if spec.launch_security is not None and nic.model == 'virtio':
             device.extend(['iommu_platform=on', 'disable-legacy=on'])
         args.extend(['-netdev', ','.join(netdev), '-device', ','.join(device)])

@@ -132,7 +132,7 @@ options:
     type: dict
     suboptions:
       vcpus:
-        description: Map of vCPU number to host CPU set, for example C({0: "0-1", 1: "1"}).
+        description: 'Map of vCPU number to host CPU set, for example C({0: "0-1", 1: "1"}).'
         type: dict
       emulator:
         description: Host CPU set for the emulator threads.
@@ -177,7 +177,7 @@ options:
       - Network interfaces. C(user) is QEMU's user-mode network (SLIRP) with optional port forwards,
         rendered as C(<qemu:commandline>) because libvirt 9.0 cannot forward ports on a user interface
         (see docs/primitives.md). C(network) attaches to a libvirt network.
-      - A NIC without O(nics[].mac) keeps the MAC it has: libvirt's for a C(network) NIC (read back from
+      - A NIC without O(nics[].mac) keeps the MAC it has, which is libvirt's for a C(network) NIC (read back from
         the domain on every run), one derived from the domain name and position for a C(user) NIC.
     type: list
     elements: dict
@@ -673,7 +673,7 @@ def converge(module, conn, root, spec, dom, result):
         return
     ensure_vm_dir(spec.paths.directory)
     for pool, volume, size_gib in volumes:
-        pool.storageVolCreateXML(vm_primitives.volume_xml(volume, size_gib), 0)
+        pool.createXML(vm_primitives.volume_xml(volume, size_gib), 0)
     if tracker.has_differences:
         ensure_nvram(spec)
         dom = conn.defineXML(with_uuid(desired_xml, dom.UUIDString()) if dom is not None else desired_xml)

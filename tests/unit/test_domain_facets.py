@@ -1,7 +1,13 @@
 """Semantic comparison of GoShip-owned domain elements (libvirt's normalisations are no change)."""
 
-from ansible_collections.goship.core.plugins.module_utils import domain_facets
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.goship.core.plugins.module_utils import domain_facets, domain_xml
+from ansible_collections.goship.core.plugins.module_utils.domain_xml import Disk, DomainSpec, VmPaths
 from ansible_collections.goship.core.plugins.module_utils.difference import DifferenceTracker
+from test_domain_xml import PRIMITIVES
 
 NS = "https://goship.dev/xmlns/vm/1"
 
@@ -92,3 +98,65 @@ def test_generation_is_the_only_live_facet():
 
 def test_foreign_domain_has_no_goship_metadata():
     assert domain_facets.facets("<domain type='kvm'><name>other</name></domain>")["metadata.project"] is None
+
+
+# ---- primitives: the fixture is libvirt 9.0's inactive XML after defining the document that
+# test_domain_xml.PRIMITIVES renders (same values), taken from a real qemu:///system define.
+FIXTURE = Path(__file__).parent / "fixtures" / "domain_primitives_libvirt9.xml"
+
+
+def primitives_desired(**overrides):
+    fields = dict(PRIMITIVES)
+    fields["nics"] = (domain_xml.Nic(type="user", mac="52:54:00:4d:da:4f", port_forwards=(domain_xml.PortForward(18080, 8080),)),
+                      domain_xml.Nic(type="network", network="default"))
+    fields["firmware"] = domain_xml.Firmware(loader="/usr/share/OVMF/OVMF_CODE_4M.fd", nvram="/tmp/prim/state/nvram.fd",
+                                             nvram_template="/usr/share/OVMF/OVMF_VARS_4M.fd")
+    fields["volumes"] = (domain_xml.VolumeDisk(pool="goship-probe", volume="goship-probe-prim-data.qcow2", target="vdb",
+                                               serial="data-data", cache="writeback"),)
+    fields["cpu_pinning"] = domain_xml.CpuPinning(vcpus=((0, "0,1"), (1, "1")), emulator="0")
+    fields.update(overrides)
+    return domain_xml.render(DomainSpec(node="probe", project="prim", generation=1, kernel="/img/vmlinuz", initrd="/img/initrd.img",
+                                        paths=VmPaths.for_domain("/tmp/prim/state", "goship-probe-prim"),
+                                        disks=(Disk(source="/img/rootfs.squashfs"),), **fields))
+
+
+def test_libvirt_normalised_primitives_are_no_change():
+    """libvirt writes '0,1' as '0-1', adds a MAC to the network NIC, PCI addresses, MiB -> KiB."""
+    actual = FIXTURE.read_text()
+    assert "<vcpupin vcpu='0' cpuset='0-1'/>" in actual and "52:54:00:cd:69:4f" in actual
+    tracker = compare(primitives_desired(), actual)
+    assert not tracker.has_differences, tracker.differences()
+
+
+@pytest.mark.parametrize("overrides, changed", [
+    ({"cpu_pinning": domain_xml.CpuPinning(vcpus=((0, "1"), (1, "1")), emulator="0")}, ["cputune.vcpupin.0"]),
+    ({"cpu_pinning": None}, ["cputune.emulatorpin", "cputune.vcpupin.0", "cputune.vcpupin.1"]),
+    ({"numa_nodeset": None}, ["numatune.memory"]),
+    ({"memory_backing": domain_xml.MemoryBacking(hugepage_kib=1048576, locked=True, hard_limit_mib=1536)},
+     ["memory_backing.hugepages_kib"]),
+    ({"memory_backing": None}, ["memory_backing.hard_limit_kib", "memory_backing.hugepages_kib", "memory_backing.locked"]),
+    ({"memballoon": False}, ["memballoon"]),
+    ({"nics": (domain_xml.Nic(type="user", mac="52:54:00:4d:da:4f"),)},
+     ["interface.0.model", "interface.0.network", "interface.0.type", "qemu.commandline"]),
+    ({"firmware": None}, ["os.loader", "os.nvram"]),
+    ({"volumes": ()}, ["disk.vdb.bus", "disk.vdb.cache", "disk.vdb.format", "disk.vdb.readonly", "disk.vdb.serial", "disk.vdb.source"]),
+])
+def test_primitive_changes_are_found(overrides, changed):
+    assert compare(primitives_desired(**overrides), FIXTURE.read_text()).names == changed
+
+
+def test_mac_is_compared_only_when_the_options_give_one():
+    same = (domain_xml.Nic(type="user", mac="52:54:00:4d:da:4f", port_forwards=(domain_xml.PortForward(18080, 8080),)),)
+    kept = compare(primitives_desired(nics=same + (domain_xml.Nic(type="network", network="default", mac="52:54:00:cd:69:4f"),)),
+                   FIXTURE.read_text())
+    assert not kept.has_differences
+    other = compare(primitives_desired(nics=same + (domain_xml.Nic(type="network", network="default", mac="52:54:00:00:00:01"),)),
+                    FIXTURE.read_text())
+    assert other.differences() == [{"item": "interface.0.mac", "before": "52:54:00:cd:69:4f", "after": "52:54:00:00:00:01"}]
+    assert domain_facets.mac_addresses(FIXTURE.read_text()) == ["52:54:00:cd:69:4f"]
+
+
+def test_launch_security_facet_reads_hex_policies():
+    sev = "<domain><launchSecurity type='sev'><cbitpos>51</cbitpos><reducedPhysBits>1</reducedPhysBits><policy>0x0033</policy></launchSecurity></domain>"
+    assert domain_facets.facets(sev)["launch_security"] == "sev cbitpos=51 reducedPhysBits=1 policy=51"
+    assert domain_facets.facets(sev.replace("0x0033", "0x33"))["launch_security"] == domain_facets.facets(sev)["launch_security"]

@@ -7,12 +7,15 @@ import stat
 import subprocess
 import xml.etree.ElementTree as ET
 
+from pathlib import Path
+
 import pytest
 
 from ansible_collections.goship.core.plugins.module_utils import domain_xml
 from ansible_collections.goship.core.plugins.module_utils.domain_xml import CpuTopology, Disk, DomainSpec, DomainSpecError, VmPaths
 
 NS = {"goship": domain_xml.GOSHIP_XMLNS}
+SCHEMA = "/usr/share/libvirt/schemas/domaincommon.rng"
 
 
 def make_spec(tmp_path=None, **overrides):
@@ -156,3 +159,117 @@ def test_restrict_channel_makes_the_socket_root_only(tmp_path):
         paths.restrict_channel()
         info = os.stat(paths.channel)
     assert stat.S_IMODE(info.st_mode) == 0o600 and info.st_uid == 0 and info.st_gid == 0
+
+
+PRIMITIVES = dict(
+    vcpus=2, topology=CpuTopology(cores=2),
+    cpu_pinning=domain_xml.CpuPinning(vcpus=((0, "0-1"), (1, "1")), emulator="0"), numa_nodeset="0",
+    memory_backing=domain_xml.MemoryBacking(hugepage_kib=2048, locked=True, hard_limit_mib=1536),
+    nics=(domain_xml.Nic(type="user", mac="52:54:00:4d:da:4f", port_forwards=(domain_xml.PortForward(18080, 8080),)),
+          domain_xml.Nic(type="network", network="default")),
+    firmware=domain_xml.Firmware(loader="/usr/share/OVMF/OVMF_CODE_4M.fd", nvram="/s/vms/d/nvram.fd",
+                                 nvram_template="/usr/share/OVMF/OVMF_VARS_4M.fd"),
+    volumes=(domain_xml.VolumeDisk(pool="goship-n1", volume="goship-n1-alpha-db.qcow2", target="vdb", serial="data-db",
+                                   cache="writeback"),),
+    memballoon=True)
+QEMU_NS = {"qemu": domain_xml.QEMU_XMLNS}
+
+
+def test_primitives_render():
+    root = parse(make_spec(**PRIMITIVES))
+    assert [(p.get("vcpu"), p.get("cpuset")) for p in root.findall("cputune/vcpupin")] == [("0", "0-1"), ("1", "1")]
+    assert root.find("cputune/emulatorpin").get("cpuset") == "0"
+    assert root.find("numatune/memory").attrib == {"mode": "strict", "nodeset": "0"}
+    assert root.find("memoryBacking/hugepages/page").attrib == {"size": "2048", "unit": "KiB"}
+    assert root.find("memoryBacking/locked") is not None and root.findtext("memtune/hard_limit") == "1536"
+    assert root.findtext("os/loader") == "/usr/share/OVMF/OVMF_CODE_4M.fd"
+    assert root.find("os/nvram").get("template") == "/usr/share/OVMF/OVMF_VARS_4M.fd"
+    volume = root.find("devices/disk[@type='volume']")
+    assert volume.find("source").attrib == {"pool": "goship-n1", "volume": "goship-n1-alpha-db.qcow2"}
+    assert volume.find("driver").get("cache") == "writeback" and volume.findtext("serial") == "data-db"
+    (network,) = root.findall("devices/interface")
+    assert network.get("type") == "network" and network.find("mac") is None
+    args = [arg.get("value") for arg in root.findall("qemu:commandline/qemu:arg", QEMU_NS)]
+    assert args == ["-netdev", "user,id=gsnet0,hostfwd=tcp:127.0.0.1:18080-:8080",
+                    "-device", "virtio-net-pci,netdev=gsnet0,mac=52:54:00:4d:da:4f,addr=0x18"]
+    assert root.find("launchSecurity") is None
+
+
+def test_without_user_nics_there_is_no_qemu_namespace():
+    assert "xmlns:qemu" not in domain_xml.render(make_spec())
+
+
+SEV_EXPECTED = """<launchSecurity type='sev'>
+    <cbitpos>51</cbitpos>
+    <reducedPhysBits>1</reducedPhysBits>
+    <policy>0x0033</policy>
+  </launchSecurity>"""
+
+
+@pytest.mark.parametrize("kind, policy, expected", [
+    ("sev", "0x0033", SEV_EXPECTED),
+    ("sev-snp", "0x00030000", SEV_EXPECTED.replace("'sev'", "'sev-snp'").replace("0x0033", "0x00030000")),
+    ("tdx", None, "<launchSecurity type='tdx'>\n  </launchSecurity>"),
+])
+def test_confidential_profiles_render_the_expected_documents(kind, policy, expected):
+    security = domain_xml.LaunchSecurity(type=kind, policy=policy, cbitpos=51 if kind != "tdx" else None,
+                                         reduced_phys_bits=1 if kind != "tdx" else None)
+    text = domain_xml.render(make_spec(machine="q35", launch_security=security, memballoon=True, firmware=PRIMITIVES["firmware"],
+                                       memory_backing=domain_xml.MemoryBacking(locked=True, hard_limit_mib=1536)))
+    assert expected in text
+    root = ET.fromstring(text)
+    assert root.find("devices/disk/driver").get("iommu") == "on"
+    for device in ("controller[@type='virtio-serial']", "rng", "memballoon"):
+        assert root.find("devices/%s/driver" % device).get("iommu") == "on", device
+    assert root.find("memoryBacking/locked") is not None
+    assert (root.find("features/ioapic") is not None) == (kind == "tdx")
+
+
+def test_bad_primitives_are_refused():
+    with pytest.raises(DomainSpecError, match="cpu_pinning.vcpus.2"):
+        make_spec(vcpus=2, cpu_pinning=domain_xml.CpuPinning(vcpus=((2, "0"),)))
+    with pytest.raises(DomainSpecError, match="memory_backing.locked needs a hard limit"):
+        make_spec(memory_backing=domain_xml.MemoryBacking(locked=True))
+    with pytest.raises(DomainSpecError, match=r"nics\[0\].mac"):
+        make_spec(nics=(domain_xml.Nic(type="user"),))
+
+
+def test_cpusets_and_stable_macs():
+    assert domain_xml.parse_cpuset("0-3,^1,8") == [0, 2, 3, 8]
+    assert domain_xml.format_cpuset([0, 2, 3, 8, 9]) == "0,2-3,8-9"
+    for bad in ("", "a", "3-1", "^0"):
+        with pytest.raises(DomainSpecError):
+            domain_xml.parse_cpuset(bad)
+    mac = domain_xml.stable_mac("goship-n1-alpha", 0)
+    assert mac == domain_xml.stable_mac("goship-n1-alpha", 0) != domain_xml.stable_mac("goship-n1-alpha", 1)
+    assert domain_xml.MAC_RE.match(mac) and mac.startswith("52:54:00:")
+
+
+@pytest.mark.skipif(shutil.which("virt-xml-validate") is None, reason="needs virt-xml-validate (libvirt-clients)")
+@pytest.mark.parametrize("extra", [
+    {},
+    {"machine": "q35", "launch_security": domain_xml.LaunchSecurity(type="sev", policy="0x0033", cbitpos=51, reduced_phys_bits=1)},
+])
+def test_libvirt_schema_accepts_the_primitives(tmp_path, extra):
+    path = tmp_path / "domain.xml"
+    path.write_text(domain_xml.render(make_spec(**{**PRIMITIVES, **extra})))
+    check = subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True, text=True, timeout=60, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.skipif(shutil.which("virt-xml-validate") is None, reason="needs virt-xml-validate (libvirt-clients)")
+@pytest.mark.parametrize("kind", ["sev-snp", "tdx"])
+def test_sev_snp_and_tdx_validate_where_the_schema_knows_them(tmp_path, kind):
+    """libvirt 9.0's domaincommon.rng knows launchSecurity sev and s390-pv only (measured): there
+    the rendered document must be rejected for exactly that reason, elsewhere it must validate."""
+    security = domain_xml.LaunchSecurity(type=kind, policy="0x00030000" if kind == "sev-snp" else None,
+                                         cbitpos=51 if kind == "sev-snp" else None, reduced_phys_bits=1 if kind == "sev-snp" else None)
+    path = tmp_path / "domain.xml"
+    path.write_text(domain_xml.render(make_spec(**{**PRIMITIVES, "machine": "q35", "launch_security": security})))
+    check = subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True, text=True, timeout=60, check=False)
+    known = "<value>%s</value>" % kind in Path(SCHEMA).read_text() if os.path.exists(SCHEMA) else None
+    if known is None:
+        pytest.skip("libvirt's schema is not at %s" % SCHEMA)
+    assert (check.returncode == 0) == known, check.stdout + check.stderr
+    if not known:
+        assert "launchSecurity" in check.stdout + check.stderr
