@@ -23,6 +23,7 @@ author:
   - GoShip developers (@goship)
 extends_documentation_fragment:
   - goship.core.node
+  - goship.core.vm_target
 attributes:
   check_mode:
     support: full
@@ -31,14 +32,6 @@ attributes:
     support: full
     description: Shows the generation and each app's replica count and spec, before and after; secrets masked.
 options:
-  project:
-    description: Project name.
-    type: str
-    required: true
-  node:
-    description: Node name (the VM is C(goship-<node>-<project>)).
-    type: str
-    required: true
   generation:
     description: Generation of this app set; guest_init refuses an older one unless O(force=true).
     type: int

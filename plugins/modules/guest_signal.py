@@ -19,6 +19,7 @@ author:
   - GoShip developers (@goship)
 extends_documentation_fragment:
   - goship.core.node
+  - goship.core.vm_target
 attributes:
   check_mode:
     support: full
@@ -27,14 +28,6 @@ attributes:
     support: none
     description: A signal has no before and after.
 options:
-  project:
-    description: Project name.
-    type: str
-    required: true
-  node:
-    description: Node name (the VM is C(goship-<node>-<project>)).
-    type: str
-    required: true
   app:
     description: App name.
     type: str

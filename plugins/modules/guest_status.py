@@ -19,13 +19,7 @@ author:
   - GoShip developers (@goship)
 extends_documentation_fragment:
   - goship.core.node
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Reads only; there is nothing to diff.
+  - goship.core.attributes.read_only
 options:
   project:
     description: Read only this project's VM on the node (needs O(node)). Without it, every GoShip VM.

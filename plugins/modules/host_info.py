@@ -22,13 +22,7 @@ author:
   - GoShip developers (@goship)
 extends_documentation_fragment:
   - goship.core.node
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Reads only; there is nothing to diff.
+  - goship.core.attributes.read_only
 options:
   probe_kvm:
     description: Run the KVM probe. With V(false), KVM counts as unusable.
