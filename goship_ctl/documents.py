@@ -2,6 +2,8 @@
 
 YAML aliases are refused: a few hundred bytes of nested aliases expand to gigabytes once the
 document is copied or serialized ("billion laughs"), and GoShip documents have no use for them.
+Nesting is bounded too: the parsers recurse per level, so ``[[[[...]]]]`` would otherwise end in
+a RecursionError (a 500) here or further on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import yaml
 from goship_ctl.errors import BadRequest
 
 MAX_DOCUMENT_BYTES = 1 << 20
+MAX_DEPTH = 64  # a Project document is about 8 levels deep, pass-through fields included
+_TOO_DEEP = "document nested deeper than %d levels" % MAX_DEPTH
 JSON_TYPES = ("application/json",)
 YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain")
 
@@ -28,9 +32,25 @@ class _NoAliasLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
 def load_yaml_documents(text: str) -> list:
     """Every document in a YAML (or JSON) text; empty documents are skipped."""
     try:
-        return [document for document in yaml.load_all(text, Loader=_NoAliasLoader) if document is not None]
+        documents = [document for document in yaml.load_all(text, Loader=_NoAliasLoader) if document is not None]
     except yaml.YAMLError as exc:
         raise BadRequest("not valid YAML: %s" % exc) from None
+    except RecursionError:
+        raise BadRequest(_TOO_DEEP) from None
+    for document in documents:
+        _check_depth(document)
+    return documents
+
+
+def _check_depth(document) -> None:
+    """BadRequest when lists and mappings nest deeper than MAX_DEPTH (iterative: no recursion)."""
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise BadRequest(_TOO_DEEP)
+            pending.extend((item, depth + 1) for item in (value.values() if isinstance(value, dict) else value))
 
 
 def load_body(raw: bytes, content_type: str | None):
@@ -44,9 +64,13 @@ def load_body(raw: bytes, content_type: str | None):
         raise BadRequest("the body is not UTF-8") from None
     if media_type in JSON_TYPES:
         try:
-            return json.loads(text)
+            document = json.loads(text)
         except ValueError as exc:
             raise BadRequest("not valid JSON: %s" % exc) from None
+        except RecursionError:
+            raise BadRequest(_TOO_DEEP) from None
+        _check_depth(document)
+        return document
     if media_type and media_type not in YAML_TYPES:
         raise BadRequest("unsupported media type %r: send application/json or application/yaml" % media_type)
     documents = load_yaml_documents(text)

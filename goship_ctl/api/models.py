@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from goship_ctl.spec.project import DnsLabel
+from goship_ctl.spec.project import MAX_REPLICAS, DnsLabel
 
 
 class ScaleRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    replicas: StrictInt = Field(ge=0)
+    replicas: StrictInt = Field(ge=0, le=MAX_REPLICAS)
     resourceVersion: StrictInt | None = Field(default=None, ge=1)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from goship_ctl.errors import Conflict, Invalid, NotFound
 from goship_ctl.service import events
 from goship_ctl.service.scheduling import reschedule
-from goship_ctl.spec.project import ProjectDocument, apps_list, placement_dict, vm_dict
+from goship_ctl.spec.project import MAX_REPLICAS, ProjectDocument, apps_list, placement_dict, vm_dict
 from goship_ctl.store import queries
 from goship_ctl.store.models import App, Project
 
@@ -62,8 +62,8 @@ def apply(session: Session, document: ProjectDocument, actor: str) -> Outcome:
 
 
 def scale(session: Session, name: str, app_name: str, replicas: int, expected: int | None, actor: str) -> Outcome:
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-        raise Invalid([{"path": "replicas", "message": "must be an integer >= 0"}])
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS:
+        raise Invalid([{"path": "replicas", "message": "must be an integer from 0 to %d" % MAX_REPLICAS}])
     project = queries.project(session, name)
     check_version(project, expected)
     app = next((app for app in project.apps if app.name == app_name), None)

@@ -7,6 +7,7 @@ an unknown field, a boolean where a count belongs or a wrong type is an error wi
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -20,6 +21,13 @@ API_VERSION = "goship/v1"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CONFIDENTIAL_TYPES = ("sev", "sev-es", "sev-snp", "tdx")
+# Upper bounds, so a huge number is refused with its path instead of failing in the store (a
+# 32-bit column on PostgreSQL) or on the node: guest_init takes at most 256 replicas of an app
+# per VM and one request line of at most 1 MiB, of which the app set is the bulk.
+MAX_REPLICAS = 256
+MAX_VCPUS = 1024
+MAX_MEMORY_MIB = 16 * 1024 * 1024
+MAX_APPS_JSON_BYTES = 768 * 1024
 
 DnsLabel = Annotated[StrictStr, Field(pattern=DNS_LABEL_PATTERN, description="a DNS label")]
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
@@ -63,8 +71,8 @@ class Confidential(Strict):
 class VmSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    vcpus: StrictInt = Field(ge=1)
-    memory_mib: StrictInt = Field(ge=64)
+    vcpus: StrictInt = Field(ge=1, le=MAX_VCPUS)
+    memory_mib: StrictInt = Field(ge=64, le=MAX_MEMORY_MIB)
     confidential: Confidential | None = None
 
 
@@ -73,7 +81,7 @@ class AppSpec(BaseModel):
 
     name: DnsLabel
     image: StrictStr = Field(min_length=1)
-    replicas: StrictInt = Field(ge=0, description="containers in every VM of the project")
+    replicas: StrictInt = Field(ge=0, le=MAX_REPLICAS, description="containers in every VM of the project")
     ports: list[Port] = Field(default_factory=list)
     env: dict[str, Any] = Field(
         default_factory=dict, description="name -> string, or {value: string, secret: bool}")
@@ -122,6 +130,7 @@ def parse_project(document: Any) -> ProjectDocument:
     except ValidationError as exc:
         raise Invalid(from_validation_error(exc)) from None
     _check_against_desired_state_contract(parsed)
+    _check_apps_fit_one_guest_request(parsed)
     return parsed
 
 
@@ -148,6 +157,15 @@ def _check_against_desired_state_contract(parsed: ProjectDocument) -> None:
         shared.validate(document)
     except shared.DesiredStateError as exc:
         raise Invalid(from_shared_validator(exc.problems, "projects.%s." % name, "spec.")) from None
+
+
+def _check_apps_fit_one_guest_request(parsed: ProjectDocument) -> None:
+    """The app set travels to guest_init as one `apply` line of ASCII JSON (non-ASCII text grows
+    up to six-fold as \\u escapes), and guest_init refuses lines over 1 MiB: refuse it here."""
+    size = len(json.dumps(apps_list(parsed), separators=(",", ":")))
+    if size > MAX_APPS_JSON_BYTES:
+        raise Invalid([{"path": "spec.apps", "message": "the apps take %d bytes as guest_init receives them (JSON, ASCII); "
+                                                        "at most %d fit" % (size, MAX_APPS_JSON_BYTES)}])
 
 
 def _is_secret_value(value) -> bool:

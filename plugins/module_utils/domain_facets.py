@@ -132,9 +132,10 @@ def facets(xml_text):
         'cpu.topology': ('%s/%s/%s' % (topology.get('sockets'), topology.get('cores'), topology.get('threads'))
                          if topology is not None else None),
         'os.machine': _attr(root, 'os/type', 'machine'),
-        'os.kernel': _text(root, 'os/kernel'),
-        'os.initrd': _text(root, 'os/initrd'),
-        'os.cmdline': _text(root, 'os/cmdline'),
+        # '' rather than None when absent: a disk-image boot has no kernel, and that is compared.
+        'os.kernel': _text(root, 'os/kernel') or '',
+        'os.initrd': _text(root, 'os/initrd') or '',
+        'os.cmdline': _text(root, 'os/cmdline') or '',
         'os.loader': _text(root, 'os/loader'),
         'os.nvram': _text(root, 'os/nvram'),
         'launch_security': _launch_security(root),

@@ -240,7 +240,7 @@ class DomainSpec:
     node: str
     project: str
     generation: int
-    kernel: str
+    kernel: str  # '' with initrd '': boot from the first disk (a disk image) instead
     initrd: str
     paths: VmPaths
     hostname: str = ''
@@ -290,8 +290,10 @@ def _check(spec):
     for arg in spec.kernel_args:
         if not KERNEL_ARG.match(arg):
             raise DomainSpecError('kernel argument %r has characters outside %s' % (arg, KERNEL_ARG.pattern))
+    if bool(spec.kernel) != bool(spec.initrd):
+        raise DomainSpecError('kernel and initrd go together (both empty: boot from the disk image)')
     for path in (spec.kernel, spec.initrd, spec.paths.directory) + tuple(disk.source for disk in spec.disks):
-        if not os.path.isabs(path):
+        if path and not os.path.isabs(path):
             raise DomainSpecError('path %r must be absolute' % path)
     _check_primitives(spec)
 
@@ -400,9 +402,13 @@ DOMAIN_TEMPLATE = """\
     <loader readonly='yes' type='pflash'>{{ spec.firmware.loader }}</loader>
     <nvram template='{{ spec.firmware.nvram_template }}'>{{ spec.firmware.nvram }}</nvram>
 {% endif %}
+{% if spec.kernel %}
     <kernel>{{ spec.kernel }}</kernel>
     <initrd>{{ spec.initrd }}</initrd>
     <cmdline>{{ cmdline }}</cmdline>
+{% else %}
+    <boot dev='hd'/>
+{% endif %}
     <bootmenu enable='no'/>
   </os>
   <features>

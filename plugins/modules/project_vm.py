@@ -57,6 +57,25 @@ options:
       - Guest image directory with C(vmlinuz), C(initrd.img) and C(rootfs.squashfs) (see C(goship-ctl image build)).
       - Defaults to C(<state_root>/images/default).
     type: path
+  boot:
+    description:
+      - How the VM boots. Without it, GoShip's guest image boots directly from O(image_dir)'s
+        kernel and initrd with its read-only root disk.
+      - With O(boot.disk_image), the VM boots its firmware from a disk image instead (for example
+        a stock cloud image whose user-data installs guest_init, see M(goship.core.cloud_init_seed)).
+        The root disk is a qcow2 overlay C(<state_root>/vms/<domain>/root.qcow2) on that shared
+        base, created when missing and removed with the VM; the base is never written.
+    type: dict
+    suboptions:
+      disk_image:
+        description: The base image on the node (absolute path).
+        type: path
+        required: true
+      format:
+        description: Format of the base image.
+        type: str
+        choices: [qcow2, raw]
+        default: qcow2
   memory_mib:
     description: Guest memory in MiB.
     type: int
@@ -402,6 +421,7 @@ except ImportError:  # pragma: no cover - reported by node_args.open_libvirt
 
 STATE_NAMES = {1: 'running', 2: 'blocked', 3: 'paused', 4: 'shutdown', 5: 'shut off', 6: 'crashed', 7: 'pmsuspended'}
 IMAGE_FILES = ('vmlinuz', 'initrd.img', 'rootfs.squashfs')
+ROOT_OVERLAY = 'root.qcow2'
 SERIAL_RE = re.compile(r'^[A-Za-z0-9_-]{1,20}$')
 
 
@@ -428,12 +448,17 @@ def validate(module):
         module.fail_json(msg='memory_mib: %d is outside 64..%d (the host has %d MiB)' % (params['memory_mib'], total_mib, total_mib))
     if len(params['disks']) > 24:
         module.fail_json(msg='disks: at most 24 extra disks (vdb to vdy)')
+    boot = params['boot']
+    if boot and not (os.path.isabs(boot['disk_image']) and os.path.isfile(boot['disk_image'])):
+        module.fail_json(msg='boot.disk_image: %s is not an existing file' % boot['disk_image'])
     for name in ('shutdown_timeout', 'guest_timeout'):
         if params[name] < 1:
             module.fail_json(msg='%s must be >= 1' % name)
 
 
 def image_paths(module, root):
+    if module.params['boot']:
+        return None
     image_dir = module.params['image_dir'] or os.path.join(root, 'images', 'default')
     paths = dict((name, os.path.join(image_dir, name)) for name in IMAGE_FILES)
     missing = [name for name, path in paths.items() if not os.path.isfile(path)]
@@ -458,13 +483,17 @@ def build_spec(module, root, virt_type, existing_macs=(), domcaps=None):
     name = domain_xml.domain_name(params['node'], params['project'])
     paths = domain_xml.VmPaths.for_domain(root, name)
     topology = params['topology']
-    disks = (domain_xml.Disk(source=image['rootfs.squashfs']),) + extra_disks(module)
+    if image is None:
+        root_disk = domain_xml.Disk(source=os.path.join(paths.directory, ROOT_OVERLAY), readonly=False, driver_type='qcow2')
+    else:
+        root_disk = domain_xml.Disk(source=image['rootfs.squashfs'])
+    disks = (root_disk,) + extra_disks(module)
     try:
         confidential = vm_primitives.confidential(params['confidential'], params['machine'], params['firmware'],
                                                   host_facts.virtualization_facts()['confidential'], domcaps)
         return domain_xml.DomainSpec(
             node=params['node'], project=params['project'], generation=params['generation'],
-            kernel=image['vmlinuz'], initrd=image['initrd.img'],
+            kernel=image['vmlinuz'] if image else '', initrd=image['initrd.img'] if image else '',
             paths=paths,
             memory_mib=params['memory_mib'], vcpus=params['vcpus'],
             topology=domain_xml.CpuTopology(**topology) if topology else None,
@@ -653,6 +682,9 @@ def converge(module, conn, root, spec, dom, result):
         domain_facets.compare(tracker, desired_xml, dom.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE), aliases)
     volumes = missing_volumes(module, conn, spec)
     volume_diffs = DifferenceTracker()
+    overlay = root_overlay(module, spec)
+    if overlay is not None:
+        volume_diffs.add('root_overlay', None, overlay)
     for dummy_pool, volume, size_gib in volumes:
         volume_diffs.add('volume.%s' % volume, None, '%d GiB' % size_gib)
     active = dom is not None and bool(dom.isActive())
@@ -674,6 +706,8 @@ def converge(module, conn, root, spec, dom, result):
     ensure_vm_dir(spec.paths.directory)
     for pool, volume, size_gib in volumes:
         pool.createXML(vm_primitives.volume_xml(volume, size_gib), 0)
+    if overlay is not None:
+        create_overlay(module, overlay)
     if tracker.has_differences:
         ensure_nvram(spec)
         dom = conn.defineXML(with_uuid(desired_xml, dom.UUIDString()) if dom is not None else desired_xml)
@@ -694,6 +728,23 @@ def converge(module, conn, root, spec, dom, result):
                              % (params['guest_timeout'], exc, spec.paths.console_log), **result)
 
 
+def root_overlay(module, spec):
+    """Path of the root overlay to create, or None (kernel boot, or the overlay exists)."""
+    if not module.params['boot']:
+        return None
+    path = os.path.join(spec.paths.directory, ROOT_OVERLAY)
+    return None if os.path.exists(path) else path
+
+
+def create_overlay(module, path):
+    boot = module.params['boot']
+    cmd = ['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', boot['format'], '-b', boot['disk_image'], path]
+    rc, dummy_out, err = module.run_command(cmd)
+    if rc != 0:
+        module.fail_json(msg='boot.disk_image: creating the overlay %s failed: %s' % (path, err.strip()))
+    os.chmod(path, 0o600)
+
+
 def with_uuid(xml_text, uuid):
     """libvirt redefines a domain only when the new XML carries the domain's UUID."""
     return xml_text.replace('</name>', '</name>\n  <uuid>%s</uuid>' % uuid, 1)
@@ -712,6 +763,8 @@ def main():
         state=dict(type='str', choices=['present', 'running', 'stopped', 'absent'], default='running'),
         generation=dict(type='int', default=0),
         image_dir=dict(type='path'),
+        boot=dict(type='dict', options=dict(
+            disk_image=dict(type='path', required=True), format=dict(type='str', choices=['qcow2', 'raw'], default='qcow2'))),
         memory_mib=dict(type='int', default=512),
         vcpus=dict(type='int', default=1),
         topology=dict(type='dict', options=dict(

@@ -21,6 +21,10 @@ import yaml
 API_VERSION = 'goship/v1'
 KIND = 'DesiredState'
 DEFAULT_STATE_ROOT = '/var/lib/goship'
+# A hand-written state file may use YAML anchors, but PyYAML shares aliased values without
+# limit: nine levels of nine aliases ("billion laughs") load in milliseconds and expand to 9**9
+# values once Ansible copies or serializes the host vars. Real files hold thousands of values.
+MAX_EXPANDED_VALUES = 1000000
 
 DNS_LABEL = re.compile(r'[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?')
 ENV_NAME = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
@@ -46,9 +50,13 @@ class DesiredStateError(ValueError):
 def load_yaml(text):
     """The document in a YAML (or JSON) text, not yet validated."""
     try:
-        return yaml.safe_load(text)
+        document = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise DesiredStateError(['<document>: not valid YAML: %s' % exc]) from exc
+    except RecursionError:
+        raise DesiredStateError(['<document>: nested too deeply']) from None
+    _check_expanded_size(document)
+    return document
 
 
 def load_json(text):
@@ -57,6 +65,24 @@ def load_json(text):
         return json.loads(text)
     except ValueError as exc:
         raise DesiredStateError(['<document>: not valid JSON: %s' % exc]) from exc
+    except RecursionError:
+        raise DesiredStateError(['<document>: nested too deeply']) from None
+
+
+def _check_expanded_size(document):
+    """Refuse a document that expands past MAX_EXPANDED_VALUES values (aliases counted each
+    time they are used; a self-referencing alias never ends and is refused the same way)."""
+    pending = [document]
+    seen = 0
+    while pending:
+        seen += 1
+        if seen > MAX_EXPANDED_VALUES:
+            raise DesiredStateError(['<document>: expands to more than %d values (YAML aliases?)' % MAX_EXPANDED_VALUES])
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
 
 
 def domain_name(node, project):

@@ -1,6 +1,8 @@
 """goship.core.project_vm against the real libvirt daemon: converge, check mode, diff, stop, absent."""
 
+import json
 import os
+import subprocess
 import uuid
 
 import libvirt
@@ -117,3 +119,28 @@ def test_bad_input_fails_before_libvirt(vm_args):
         assert DOMAIN not in [d.name() for d in conn.listAllDomains()]
     finally:
         conn.close()
+
+
+def test_disk_image_boot_uses_a_qcow2_overlay_on_a_shared_base(vm_args, qemu_tmp):
+    base = qemu_tmp / "base.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", str(base), "64M"], check=True)
+    base.chmod(0o644)
+    args = dict(vm_args, boot={"disk_image": str(base)}, state="present")
+    first, again = run_tasks([vm(args), vm(args)])
+    assert first["changed"] and again["changed"] is False, again["differences"]
+    overlay = os.path.join(vm_args["state_root"], "vms", DOMAIN, "root.qcow2")
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", "-U", overlay],
+                                     check=True, capture_output=True, text=True).stdout)
+    assert info["format"] == "qcow2" and info["backing-filename"] == str(base)
+    conn = libvirt.open("qemu:///system")
+    try:
+        xml = conn.lookupByName(DOMAIN).XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE)
+    finally:
+        conn.close()
+    assert "<kernel>" not in xml and overlay in xml
+    (back_to_kernel,) = run_tasks([vm(vm_args, state="present")], check=True)
+    assert {d["item"] for d in back_to_kernel["differences"]} >= {"os.kernel", "disk.vda.source"}
+    (gone,) = run_tasks([vm(vm_args, state="absent")])
+    assert gone["changed"] and not os.path.exists(overlay) and base.exists()
+    (missing,) = run_tasks([vm(vm_args, boot={"disk_image": str(qemu_tmp / "nope.qcow2")})])
+    assert missing["failed"] and missing["msg"].startswith("boot.disk_image:")

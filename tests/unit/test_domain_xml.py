@@ -56,6 +56,15 @@ def test_direct_kernel_boot_and_lifecycle():
     assert (root.findtext("on_poweroff"), root.findtext("on_reboot"), root.findtext("on_crash")) == ("destroy", "restart", "destroy")
 
 
+def test_disk_image_boot_has_no_kernel():
+    root = parse(make_spec(kernel="", initrd="", disks=(Disk(source="/s/root.qcow2", readonly=False, driver_type="qcow2"),)))
+    assert root.find("os/kernel") is None and root.find("os/cmdline") is None
+    assert root.find("os/boot").get("dev") == "hd"
+    assert root.find("devices/disk/driver").get("type") == "qcow2" and root.find("devices/disk/readonly") is None
+    with pytest.raises(DomainSpecError, match="kernel and initrd go together"):
+        make_spec(initrd="")
+
+
 def test_devices_are_the_minimum():
     devices = parse(make_spec()).find("devices")
     disk = devices.find("disk")
