@@ -56,6 +56,7 @@ def parse_args(argv):
     parser.add_argument("--nodes", default="1,10,50", help="comma-separated node counts (default 1,10,50)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per node count (default 3)")
     parser.add_argument("--forks", type=int, default=10, help="ansible forks (default 10, as the reconciler)")
+    parser.add_argument("--pipelining", action="store_true", help="run with ANSIBLE_PIPELINING=true")
     args = parser.parse_args(argv)
     try:
         args.nodes = [int(n) for n in args.nodes.split(",")]
@@ -89,18 +90,19 @@ def seed_accel_cache(work, names):
     return choice
 
 
-def ansible_env(forks):
+def ansible_env(args):
     env = dict(os.environ)
     env.update({"ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH), "ANSIBLE_STDOUT_CALLBACK": "json",
-                "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_FORKS": str(forks),
+                "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_FORKS": str(args),
+                "ANSIBLE_PIPELINING": "true" if args.pipelining else "false",
                 "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_NOCOLOR": "1"})
     return env
 
 
-def run_playbook(inventory, playbook, forks):
+def run_playbook(inventory, playbook, args):
     """Wall seconds and ansible's json report of one run; raises when the run failed."""
     started = time.monotonic()
-    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)], env=ansible_env(forks),
+    proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)], env=ansible_env(args),
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL, check=False)
     wall = time.monotonic() - started
     if proc.returncode != 0 or not proc.stdout.startswith("{"):
@@ -138,11 +140,11 @@ def measure(work, count, args, prefix):
     empty = directory / "empty.yml"
     empty.write_text(yaml.safe_dump(EMPTY_PLAY))
     seed_accel_cache(work, names)
-    run_playbook(inventory, PLAYBOOK, args.forks)  # converge: directories, pools
+    run_playbook(inventory, PLAYBOOK, args)  # converge: directories, pools
     runs, baselines, changed, tasks = [], [], [], {}
     for _run in range(args.runs):
-        baselines.append(run_playbook(inventory, empty, args.forks)[0])
-        wall, report = run_playbook(inventory, PLAYBOOK, args.forks)
+        baselines.append(run_playbook(inventory, empty, args)[0])
+        wall, report = run_playbook(inventory, PLAYBOOK, args)
         runs.append(wall)
         changed.append(changed_count(report))
         for seconds, name in task_seconds(report):
@@ -179,7 +181,7 @@ def report(results, args, accel_choice):
         "nodes": {str(row["nodes"]): {"run_s": round(row["run_s"], 3), "per_node_s": round(row["per_node_s"], 4),
                                       "baseline_s": round(row["baseline_s"], 3), "changed_max": row["changed_max"]}
                   for row in results},
-        "ratio_max_to_1": round(ratio, 3), "target_ratio": TARGET_RATIO, "runs": args.runs, "forks": args.forks,
+        "ratio_max_to_1": round(ratio, 3), "target_ratio": TARGET_RATIO, "runs": args.runs, "forks": args.forks, "pipelining": args.pipelining,
         "accel": accel_choice.virt_type, "nproc": os.cpu_count(), "loadavg_1m": os.getloadavg()[0],
     }
     print(json.dumps(summary, sort_keys=True))

@@ -80,7 +80,7 @@ class PlaybookRunner:
         ident = "%s-%s" % (datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"), uuid.uuid4().hex[:6])
         private = self._private_dir(ident)
         state_file = private / "state" / STATE_FILE
-        secrets = frozenset()  # TEMP
+        secrets = secret_values(document)
         parser = RunEventParser(nodes, on_event, secrets, watch)
         started = time.monotonic()
         try:

@@ -65,7 +65,8 @@ class Placement(Strict):
 
 
 class Confidential(Strict):
-    type: Literal["sev", "sev-es", "sev-snp", "tdx"]
+    # What goship.core.project_vm can render into <launchSecurity>; a node may report sev-es too.
+    type: Literal["sev", "sev-snp", "tdx"]
 
 
 class VmSpec(BaseModel):
@@ -94,6 +95,8 @@ class AppSpec(BaseModel):
                 raise ValueError("%r is not a valid environment variable name" % (key,))
             if not (isinstance(value, str) or _is_secret_value(value)):
                 raise ValueError("%s: must be a string (quote numbers) or {value: <string>, secret: <bool>}" % key)
+            if "\x00" in (value if isinstance(value, str) else value["value"]):
+                raise ValueError("%s: must not contain NUL (no process environment can hold it)" % key)
         return env
 
 
