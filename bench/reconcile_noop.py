@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import os
 import secrets
 import shutil
@@ -93,21 +94,29 @@ def seed_accel_cache(work, names):
 def ansible_env(args):
     env = dict(os.environ)
     env.update({"ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH), "ANSIBLE_STDOUT_CALLBACK": "json",
-                "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_FORKS": str(args),
+                "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true", "ANSIBLE_FORKS": str(args.forks),
                 "ANSIBLE_PIPELINING": "true" if args.pipelining else "false",
                 "ANSIBLE_LOCALHOST_WARNING": "false", "ANSIBLE_NOCOLOR": "1"})
     return env
 
 
+def children_cpu_s():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_playbook(inventory, playbook, args):
-    """Wall seconds and ansible's json report of one run; raises when the run failed."""
+    """Wall seconds, CPU seconds (ansible and the modules it ran: user + system) and ansible's
+    json report of one run; raises when the run failed."""
+    cpu_before = children_cpu_s()
     started = time.monotonic()
     proc = subprocess.run([str(ANSIBLE_PLAYBOOK), "-i", str(inventory), str(playbook)], env=ansible_env(args),
                           capture_output=True, text=True, timeout=RUN_TIMEOUT_S, stdin=subprocess.DEVNULL, check=False)
     wall = time.monotonic() - started
+    cpu = children_cpu_s() - cpu_before
     if proc.returncode != 0 or not proc.stdout.startswith("{"):
         raise RuntimeError(f"{playbook.name} failed (rc {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return wall, json.loads(proc.stdout)
+    return wall, cpu, json.loads(proc.stdout)
 
 
 def changed_count(report):
@@ -141,33 +150,36 @@ def measure(work, count, args, prefix):
     empty.write_text(yaml.safe_dump(EMPTY_PLAY))
     seed_accel_cache(work, names)
     run_playbook(inventory, PLAYBOOK, args)  # converge: directories, pools
-    runs, baselines, changed, tasks = [], [], [], {}
+    runs, cpus, baselines, changed, tasks = [], [], [], [], {}
     for _run in range(args.runs):
         baselines.append(run_playbook(inventory, empty, args)[0])
-        wall, report = run_playbook(inventory, PLAYBOOK, args)
+        wall, cpu, report = run_playbook(inventory, PLAYBOOK, args)
         runs.append(wall)
+        cpus.append(cpu)
         changed.append(changed_count(report))
         for seconds, name in task_seconds(report):
             tasks.setdefault(name, []).append(seconds)
-        print(f"{count} nodes: {wall:.2f} s (empty play {baselines[-1]:.2f} s)", file=sys.stderr)
+        print(f"{count} nodes: {wall:.2f} s, {cpu:.1f} CPU s (empty play {baselines[-1]:.2f} s)", file=sys.stderr)
     return {"nodes": count, "run_s": statistics.median(runs), "per_node_s": statistics.median(runs) / count,
+            "cpu_s": statistics.median(cpus),
             "baseline_s": statistics.median(baselines), "changed_max": max(changed), "runs_s": runs,
             "tasks": {name: statistics.median(values) for name, values in tasks.items()}}
 
 
 def remove_pools(conn, prefix):
     for pool in conn.listAllStoragePools():
-        if pool.name().startswith(f"goship-{prefix}-"):
+        if pool.name().startswith(f"goship-{prefix}n"):
             if pool.isActive():
                 pool.destroy()
             pool.undefine()
 
 
 def report(results, args, accel_choice):
-    print(f"{'nodes':>5} {'run s':>7} {'per node s':>10} {'empty play s':>12} {'changed':>7}  runs")
+    print(f"{'nodes':>5} {'run s':>7} {'per node s':>10} {'CPU s':>7} {'CPU s/node':>10} {'empty play s':>12} {'changed':>7}  runs")
     for row in results:
         runs = " ".join(f"{value:.2f}" for value in row["runs_s"])
-        print(f"{row['nodes']:>5} {row['run_s']:>7.2f} {row['per_node_s']:>10.3f} {row['baseline_s']:>12.2f} "
+        print(f"{row['nodes']:>5} {row['run_s']:>7.2f} {row['per_node_s']:>10.3f} {row['cpu_s']:>7.1f} "
+              f"{row['cpu_s'] / row['nodes']:>10.2f} {row['baseline_s']:>12.2f} "
               f"{row['changed_max']:>7}  {runs}")
     largest = max(results, key=lambda row: row["nodes"])
     print(f"\nslowest tasks at {largest['nodes']} nodes (median wall seconds of the task over all nodes):")
@@ -179,7 +191,8 @@ def report(results, args, accel_choice):
     print(f"target: {largest['nodes']} nodes <= {TARGET_RATIO} x {smallest['nodes']} node(s): {ratio:.2f} x, {verdict}")
     summary = {
         "nodes": {str(row["nodes"]): {"run_s": round(row["run_s"], 3), "per_node_s": round(row["per_node_s"], 4),
-                                      "baseline_s": round(row["baseline_s"], 3), "changed_max": row["changed_max"]}
+                                      "baseline_s": round(row["baseline_s"], 3), "changed_max": row["changed_max"],
+                                      "cpu_s": round(row["cpu_s"], 2)}
                   for row in results},
         "ratio_max_to_1": round(ratio, 3), "target_ratio": TARGET_RATIO, "runs": args.runs, "forks": args.forks, "pipelining": args.pipelining,
         "accel": accel_choice.virt_type, "nproc": os.cpu_count(), "loadavg_1m": os.getloadavg()[0],

@@ -11,6 +11,8 @@ from goship_ctl.api.body import document, document_body
 from goship_ctl.api.models import FactsRequest, TokenRequest
 from goship_ctl.auth.principal import Principal
 
+MAX_EVENT_ID = 2 ** 63 - 1  # the store's integer range: a larger `after` is a 422, not an overflow in the driver
+
 router = APIRouter()
 Caller = Annotated[Principal, Depends(principal)]
 
@@ -76,5 +78,5 @@ def desired_state(request: Request, caller: Caller):
 
 @router.get("/events", tags=["state"], summary="Event history, oldest first, after an event id")
 def list_events(request: Request, caller: Caller, project: str | None = None, node: str | None = None,
-                after: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+                after: Annotated[int, Query(ge=0, le=MAX_EVENT_ID)] = 0, limit: Annotated[int, Query(ge=1, le=1000)] = 100):
     return request.app.state.service.events(caller, project, node, after, limit)

@@ -137,6 +137,10 @@ class Demo:
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True)
         self.root.chmod(0o711)  # QEMU (user libvirt-qemu) opens disks under the node state roots
+        closed = [str(path) for path in self.root.parents if not path.stat().st_mode & 0o001]
+        if closed:
+            raise DemoFailed("QEMU runs as an unprivileged user and cannot reach %s: %s is not searchable by "
+                             "others (choose another --root)" % (self.root, closed[0]))
 
     def node_root(self, node: str) -> Path:
         return self.root / "nodes" / node

@@ -24,4 +24,3 @@ def reconciler_or_usage(args: argparse.Namespace, backend):
         print("%s: error: this command runs Ansible on the control service's host: run it there without --url"
               % args.prog, file=sys.stderr)
     return reconciler
-

@@ -8,6 +8,7 @@ while the runs change placement (first facts, unreachable nodes) and shows live 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from goship_ctl.commands.common import add_client_options, run_with_backend
@@ -50,13 +51,13 @@ def _reconcile(args, backend) -> int:
     reconciler = embedded_reconciler(args, backend)
     if reconciler is None:
         print("%s: error: reconcile runs Ansible on the control service's own store: run it there without "
-              "--url (a serving control service reconciles on its own)" % args.prog)
+              "--url (a serving control service reconciles on its own)" % args.prog, file=sys.stderr)
         return EXIT_USAGE
     service = backend.service
     known = [node["name"] for node in backend.list_nodes()]
     unknown = sorted(set(args.node) - set(known))
     if unknown:
-        print("%s: error: no such node: %s" % (args.prog, ", ".join(unknown)))
+        print("%s: error: no such node: %s" % (args.prog, ", ".join(unknown)), file=sys.stderr)
         return EXIT_USAGE
     if args.node or args.all:
         wanted = {node: ["requested by goship-ctl reconcile"] for node in (args.node or known)}

@@ -12,6 +12,9 @@ The control service never starts a VM. What it gives the reconciler:
   (``host_info``), unreachable nodes, each VM's and replica's state (``guest_status``), and the
   run itself (events and Prometheus metrics).
 
-The runner part (private data dir per run, artifacts, time limit, cancel, per-node backoff)
-lives in this package too once written; it only needs these three pieces.
+On top of them: ``runner.PlaybookRunner`` (one ansible-runner run: private data dir, artifacts,
+time limit, cancel), ``events`` (runner events -> what a run learned, secrets masked),
+``reconcile.Reconciler`` (reconcile / refresh / signal / logs for nodes of the store, node locks),
+``loop.ReconcileLoop`` (``serve --reconcile``: on change and periodically, backoff) and
+``settle`` (the CLI's foreground rounds). docs/control-service.md, *Reconciler*, has the whole story.
 """

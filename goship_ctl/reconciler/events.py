@@ -68,8 +68,8 @@ class RunEventParser:
             self._host_event(host, kind, data)
         return True
 
-    def results(self, status: str) -> dict[str, HostResult]:
-        """Per node, once the run ended with ansible-runner ``status``."""
+    def results(self, status: str, why: str = "") -> dict[str, HostResult]:
+        """Per node, once the run ended with ansible-runner ``status``; ``why``: the run's own error."""
         for host in self._hosts.values():
             if not host.finished and host.result == "ok":
                 if status == "timeout":
@@ -77,7 +77,9 @@ class RunEventParser:
                 elif status == "canceled":
                     host.result, host.message = "cancelled", "the run was cancelled"
                 elif status != "successful":
-                    host.result, host.message = "failed", host.message or "the run failed (status %s)" % status
+                    host.result, host.message = "failed", _clip(why or "the run failed (status %s)" % status)
+                else:
+                    host.result, host.message = "failed", "the run did not reach this node"
         return dict(self._hosts)
 
     def _host_event(self, host: HostResult, kind: str, data: dict) -> None:
@@ -121,11 +123,11 @@ class RunEventParser:
 
     def _stats(self, data: dict) -> None:
         for node, host in self._hosts.items():
-            if node in data.get("dark", {}):
+            if node in (data.get("dark") or {}):
                 host.result = "unreachable"
-            elif node in data.get("failures", {}):
+            elif node in (data.get("failures") or {}):
                 host.result = "failed"
-            if any(node in data.get(key, {}) for key in ("ok", "dark", "failures", "skipped")):
+            if any(node in (data.get(key) or {}) for key in ("processed", "ok", "dark", "failures", "skipped")):
                 host.finished = True
 
     def _emit(self, event: RunEvent) -> None:
@@ -171,6 +173,17 @@ def _mask_in_place(value, secrets: list[str]):
                 value = value.replace(secret, MASK)
         return value
     return value
+
+
+def run_error(output: str) -> str:
+    """The reason a run failed before reaching its hosts, from its output: the inventory's complaint,
+    else Ansible's last error line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if "goship inventory:" in line:
+            return line[line.index("goship inventory:"):]
+    errors = [line for line in lines if line.startswith(("[ERROR]", "ERROR!"))]
+    return errors[-1] if errors else ""
 
 
 def mask_text(text: str, secrets: frozenset[str]) -> str:

@@ -7,8 +7,7 @@
   paths to guest_init. The control service never talks to a VM itself.
 
 Every run holds the nodes' locks (one run per node at a time, across processes), streams its
-events to subscribers (``subscribe``) and records changed, failed and unreachable tasks in the
-event history.
+events to subscribers (``subscribe``) and records changed and failed tasks in the event history.
 """
 
 from __future__ import annotations
@@ -32,7 +31,8 @@ from goship_ctl.reconciler.trigger import ReconcileTrigger
 from goship_ctl.service import events
 
 LOG = logging.getLogger("goship_ctl.reconciler")
-HISTORY_KINDS = {"changed": "reconcile.changed", "failed": "reconcile.task_failed", "unreachable": "reconcile.unreachable"}
+# Unreachable nodes are in the history already (node.unreachable, reconcile.unreachable).
+HISTORY_KINDS = {"changed": "reconcile.changed", "failed": "reconcile.task_failed"}
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ Each run gets its own private data directory ``<work_dir>/runs/<ident>/`` (mode 
   ``command`` file, which ansible-runner fills with the whole process environment, is
   rewritten without the environment.
 
-Only the last ``keep_runs`` run directories are kept. Nothing is written under ``env/``
-(``suppress_env_files``), and ansible-runner never reads stdin here.
+Only the last ``keep_runs`` run directories are kept. ``env/`` holds only ansible-runner's
+``settings`` (``suppress_env_files``: extravars and envvars stay off the disk). Secret env values
+of the document are masked in every event before ansible-runner writes it and in the saved output;
+the modules' own ``no_log_values`` do not cover loop items, which carry the inventory's values.
+ansible-runner never reads stdin here.
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from typing import Callable
 import yaml
 
 from goship_ctl.collection import collections_path
-from goship_ctl.reconciler.events import RunEvent, RunEventParser, mask_text, secret_values
+from goship_ctl.reconciler.events import RunEvent, RunEventParser, mask_text, run_error, secret_values
 
 DEFAULT_KEEP_RUNS = 20
 DEFAULT_TIMEOUT_S = 1800
 INVENTORY_FILE = "nodes.goship.yml"
 STATE_FILE = "desired-state.yml"
+CANCEL_CHECK_S = 1  # ansible-runner looks at cancel and the time limit this often
 
 
 @dataclass
@@ -85,6 +89,7 @@ class PlaybookRunner:
         started = time.monotonic()
         try:
             inventory = _write_inventory(private, state_file, document)
+            _write_settings(private)
             runner = ansible_runner.run(
                 private_data_dir=str(private), ident=ident, playbook=str(playbook_path(playbook)),
                 project_dir=str(playbook_path(playbook).parent), inventory=str(inventory),
@@ -99,8 +104,9 @@ class PlaybookRunner:
             _drop_environment(artifact_dir / "command")
             _mask_files((artifact_dir / "stdout", artifact_dir / "stderr"), secrets)
             self._rotate()
+        why = "" if status == "successful" else run_error(_read(artifact_dir / "stdout"))
         return RunResult(ident=ident, status=status, rc=rc, duration_s=time.monotonic() - started,
-                         artifact_dir=artifact_dir, hosts=parser.results(status))
+                         artifact_dir=artifact_dir, hosts=parser.results(status, why))
 
     def _private_dir(self, ident: str) -> Path:
         runs = self.work_dir / "runs"
@@ -115,6 +121,12 @@ class PlaybookRunner:
         runs = sorted((self.work_dir / "runs").iterdir())
         for old in runs[:-self.keep_runs] if self.keep_runs > 0 else runs:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_settings(private: Path) -> None:
+    """ansible-runner's settings; a ``settings=`` argument would be dropped when env/settings is absent."""
+    (private / "env").mkdir(mode=0o700)
+    (private / "env" / "settings").write_text(json.dumps({"pexpect_timeout": CANCEL_CHECK_S}), encoding="utf-8")
 
 
 def _write_inventory(private: Path, state_file: Path, document: dict) -> Path:
@@ -141,6 +153,13 @@ def _envvars() -> dict:
         "GOSHIP_URL": "",
         "GOSHIP_TOKEN": "",
     }
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
 
 
 def _mask_files(paths, secrets: frozenset[str]) -> None:

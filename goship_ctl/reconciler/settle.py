@@ -28,7 +28,7 @@ def settle(reconciler: Reconciler, trigger: PendingNodes, sessions: sessionmaker
     """Reconcile ``first`` (node -> reasons), then what those runs changed; node -> last result."""
     results: dict[str, HostResult] = {}
     wanted = dict(first)
-    for _ in range(max_rounds):
+    for _round in range(max_rounds):
         if not wanted or (cancel is not None and cancel.is_set()):
             break
         results.update(reconciler.reconcile(list(wanted), wanted, cancel))

@@ -25,6 +25,7 @@ PROTOCOL_VERSION = 1
 SYNC_BYTE = b"\xff"
 MAX_REPLY_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = 10.0
+CONNECT_RETRY_S = 0.02
 
 
 class GuestChannelError(Exception):
@@ -68,16 +69,27 @@ class GuestChannel:
             raise
 
     def _connect(self):
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.path)
-        except socket.timeout:
-            sock.close()
-            raise GuestTimeout("connecting to %s timed out" % self.path) from None
-        except OSError as exc:
-            sock.close()
-            raise GuestChannelError("cannot connect to %s: %s" % (self.path, exc)) from exc
+        deadline = time.monotonic() + self.timeout
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(self.path)
+                break
+            except BlockingIOError:
+                # EAGAIN: the listen backlog is full. QEMU listens with a backlog of one and
+                # re-listens only once the previous client is gone, so a client that comes right
+                # after another (or while one is connected) sees this: the guest is busy, not gone.
+                sock.close()
+                if time.monotonic() >= deadline:
+                    raise GuestTimeout("connecting to %s timed out: another client holds the channel" % self.path) from None
+                time.sleep(CONNECT_RETRY_S)
+            except socket.timeout:
+                sock.close()
+                raise GuestTimeout("connecting to %s timed out" % self.path) from None
+            except OSError as exc:
+                sock.close()
+                raise GuestChannelError("cannot connect to %s: %s" % (self.path, exc)) from exc
         sock.setblocking(False)  # every wait goes through select() with the request's deadline
         self._sock = sock
 

@@ -19,6 +19,7 @@ DEMO_TIMEOUT_S = 1800
 
 def test_demo(guest_image_dir, libvirt_conn):
     root = Path(tempfile.mkdtemp(prefix="goship-demo-test-", dir="/tmp")) / "demo"
+    root.parent.chmod(0o711)  # QEMU runs as libvirt-qemu and opens files under the root
     env = dict(os.environ, GOSHIP_IMAGE_DIR=str(image_dir_for_tests()),
                ANSIBLE_COLLECTIONS_PATH=str(REPO / "build" / "collections"))
     env.pop("GOSHIP_URL", None)

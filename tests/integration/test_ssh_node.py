@@ -87,6 +87,11 @@ def tmp(qemu_tmp, guest_image, libvirt_conn):
             if dom.isActive():
                 dom.destroy()
             dom.undefine()
+    for pool in libvirt_conn.listAllStoragePools():
+        if pool.name() == f"goship-{NODE}":  # the node role's pool; its directory goes with qemu_tmp
+            if pool.isActive():
+                pool.destroy()
+            pool.undefine()
 
 
 @pytest.fixture

@@ -10,13 +10,28 @@ ERROR_CODES = {"bad_json", "line_too_long", "bad_request", "unknown_op", "unsupp
 SYNC = b"\xff"
 
 
+def connect_unix(path, timeout=10.0):
+    """A connected socket, retrying while the listener's backlog is full: connect() says EAGAIN
+    then (guest_init and QEMU serve one client at a time; the others queue in a short backlog)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+            return sock
+        except BlockingIOError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class FuzzClient:
     """One connection; ``exchange(payload)`` sends payload, then proves the guest is alive."""
 
     def __init__(self, path, timeout=10.0):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        self.sock = connect_unix(path, timeout)
         self.timeout = timeout
 
     def close(self):

@@ -11,7 +11,7 @@ import time
 import pytest
 from ansible_collections.goship.core.plugins.module_utils import guest_channel as gc
 
-from guest_fuzz import FuzzClient
+from guest_fuzz import FuzzClient, connect_unix
 from guest_init_helpers import RawClient
 from supervisor_helpers import process_app, supervised, wait_status
 
@@ -28,16 +28,10 @@ def guest():
 
 
 def connected(path, timeout=10.0):
-    """A RawClient, retrying while the listener's backlog is full (connect says EAGAIN: guest_init
-    serves one client at a time, and the others queue in a backlog of 8)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return RawClient(path, timeout=timeout)
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
+    """A RawClient whose connect waits out a full backlog (see guest_fuzz.connect_unix)."""
+    raw = RawClient.__new__(RawClient)
+    raw.sock, raw.buffer = connect_unix(path, timeout), b""
+    return raw
 
 
 def served(guest):
