@@ -20,7 +20,8 @@ Measured, ``--runs`` times each in this process (medians reported):
   keep-alive connections, cycling GET /api/v1/projects/{name}, .../{name}/apps and
   /api/v1/nodes/{name} for random names with an admin token. Latency counts from the
   moment a request was due, so a backlog shows. Target p99 <= 50 ms. Baseline: the same
-  load on GET /healthz (no auth, one ``SELECT 1``), measured first.
+  load on GET /healthz (no auth, one ``SELECT 1``), measured first. Before the load, each
+  read route is also timed one request at a time (its unloaded service time).
 
 Prints a table and, last, one JSON line. Run from the repo:
 ``.venv/bin/python bench/control_plane.py [--nodes 1000 --projects 10000 --apps 3]``.
@@ -64,6 +65,8 @@ TARGETS = {"inventory_s": 2.0, "api_p99_ms": 50.0}
 SERVE_START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 10.0
 WARMUP_REQUESTS = 50
+SEQUENTIAL_REQUESTS = 30  # per route, one at a time
+ROUTES = ("project", "project_apps", "node")  # the read routes, as read_paths cycles them
 BATCH = 5000  # rows per bulk insert
 ZONES = ("a", "b", "c")
 
@@ -238,6 +241,12 @@ def stop_serve(proc):
             proc.wait(timeout=15)
 
 
+def route_of(path):
+    if path.startswith("/api/v1/nodes/"):
+        return "node"
+    return "project_apps" if path.endswith("/apps") else "project"
+
+
 def read_paths(args, rng, count):
     """``count`` GET paths cycling over the three read routes, with random names."""
     paths = []
@@ -300,6 +309,25 @@ def load_window(port, token, paths, rate, workers):
     return latencies, errors, len(latencies) / elapsed
 
 
+def sequential_ms(port, token, paths):
+    """Median milliseconds of ``paths`` sent one at a time on one connection: the unloaded
+    service time of a route."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
+    times = []
+    try:
+        for path in paths:
+            started = time.monotonic()
+            conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"GET {path}: HTTP {response.status}")
+            times.append(time.monotonic() - started)
+    finally:
+        conn.close()
+    return statistics.median(times) * 1000
+
+
 def percentile(values, fraction):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -337,6 +365,7 @@ def report(result, args):
               f"{api['requests']:>8} {api['errors']:>6}")
         for sample in api["error_sample"]:
             print(f"  error: {sample}")
+    print("one request at a time, median ms: " + ", ".join(f"{route} {ms:.1f}" for route, ms in result["sequential_ms"].items()))
     checks = {"inventory_s": result["inventory_s"], "api_p99_ms": result["api"]["reads"]["p99_ms"]}
     print("targets: " + ", ".join(f"{key} <= {limit} {'met' if checks[key] <= limit else 'MISSED'}"
                                   for key, limit in TARGETS.items()))
@@ -352,6 +381,7 @@ def report(result, args):
         "api_errors": result["api"]["reads"]["errors"],
         "healthz_p50_ms": round(result["api"]["healthz"]["p50_ms"], 2),
         "healthz_p99_ms": round(result["api"]["healthz"]["p99_ms"], 2),
+        "sequential_ms": {route: round(ms, 2) for route, ms in result["sequential_ms"].items()},
         "nproc": os.cpu_count(), "loadavg_1m": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(summary, sort_keys=True))
@@ -379,6 +409,10 @@ def main(argv=None):
         port = free_port()
         serve = start_serve(data_dir, port, work / "serve.log")
         rng = random.Random(7)
+        result["sequential_ms"] = {
+            route: sequential_ms(port, token, [path for path in read_paths(args, rng, SEQUENTIAL_REQUESTS * 3)
+                                               if route_of(path) == route])
+            for route in ROUTES}
         result["api"] = {
             "healthz": measure_api(port, token, args, lambda count: ["/healthz"] * count),
             "reads": measure_api(port, token, args, lambda count: read_paths(args, rng, count)),

@@ -12,8 +12,9 @@ Per VM it measures:
 
 * ``boot_s``: just before its ``create()`` to guest_init's ``hello``; ``ready_s``: to its
   replica ``ready`` in ``status`` (polled every 0.25 s);
-* host memory of its QEMU, once all K are ready: ``VmRSS`` from ``/proc/<pid>/status`` and
-  ``Pss`` from ``/proc/<pid>/smaps_rollup`` (the pid from libvirt's pid file);
+* host memory of its QEMU, once all K are ready: ``VmRSS`` from ``/proc/<pid>/status``,
+  ``Pss`` from ``/proc/<pid>/smaps_rollup`` (the pid from libvirt's pid file), and of that
+  the resident part of the guest's RAM and of TCG's translation buffer (``smaps``);
 * guest memory in use: ``MemTotal - MemAvailable`` as the app saw it at start (it prints the
   first lines of the guest's ``/proc/meminfo``, fetched with the ``logs`` op), and from
   guest_init's ``status``: its own RSS and the replica's cgroup memory.
@@ -47,7 +48,6 @@ import libvirt  # noqa: E402
 
 import vm_harness  # noqa: E402
 from ansible_collections.goship.core.plugins.module_utils import accel, domain_xml, images_disk  # noqa: E402
-from ansible_collections.goship.core.plugins.module_utils.guest_channel import GuestChannel  # noqa: E402
 from goship_ctl.image.build import build_image  # noqa: E402
 from goship_ctl.image.paths import image_dir_for_tests  # noqa: E402
 from goship_ctl.oci.busybox import build_busybox_image  # noqa: E402
@@ -64,7 +64,7 @@ QEMU_PID_DIR = Path("/run/libvirt/qemu")
 POLL_S = 0.25
 READY_TIMEOUT_BASE_S = 180.0
 READY_TIMEOUT_PER_VM_S = 60.0  # TCG boots share 2 cores: K VMs take about K times the CPU
-CHANNEL_TIMEOUT_S = 30.0
+JOIN_GRACE_S = 30.0  # beyond the deadline: a thread still inside one channel request
 
 
 def parse_args(argv):
@@ -113,6 +113,29 @@ def proc_kib(path, key):
     return None
 
 
+def qemu_breakdown_kib(pid, memory_mib):
+    """Resident KiB of the guest's RAM mapping (its size is the VM's memory) and of TCG's
+    translation buffer (QEMU's one writable+executable mapping), from /proc/<pid>/smaps."""
+    ram = tcg = 0
+    perms = size = None
+    try:
+        lines = Path(f"/proc/{pid}/smaps").read_text().splitlines()
+    except OSError:
+        return None, None
+    for line in lines:
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:
+            perms = fields[1]
+        elif fields[0] == "Size:":
+            size = int(fields[1])
+        elif fields[0] == "Rss:":
+            if size == memory_mib * 1024:
+                ram += int(fields[1])
+            elif perms == "rwxp":
+                tcg += int(fields[1])
+    return ram, tcg
+
+
 def meminfo_in_use_kib(lines):
     """MemTotal - MemAvailable from the app's printout of the guest's /proc/meminfo."""
     values = {}
@@ -126,27 +149,27 @@ def meminfo_in_use_kib(lines):
 
 
 def bring_up(vm, started, deadline, outcome):
-    """Thread body: hello, apply, wait for the replica to be ready; fills ``outcome``."""
+    """Thread body: hello, apply, wait for the replica to be ready; fills ``outcome``, whose
+    ``channel`` stays open for the memory readings (the caller closes it)."""
     try:
-        with vm_harness.connect_channel(vm.paths.channel, deadline) as channel:
-            channel.hello(max(0.1, deadline - time.monotonic()))
-            outcome["boot_s"] = time.monotonic() - started
-            channel.request("apply", {"generation": 1, "apps": [APP]})
-            while time.monotonic() < deadline:
-                replicas = (channel.request("status")["apps"].get("web") or {}).get("replicas", [])
-                if replicas and replicas[0]["state"] == "ready":
-                    outcome["ready_s"] = time.monotonic() - started
-                    return
-                time.sleep(POLL_S)
-            outcome["error"] = f"replica not ready in time: {replicas}"
+        channel = outcome["channel"] = vm_harness.connect_channel(vm.paths.channel, deadline)
+        channel.hello(max(0.1, deadline - time.monotonic()))
+        outcome["boot_s"] = time.monotonic() - started
+        channel.request("apply", {"generation": 1, "apps": [APP]})
+        while time.monotonic() < deadline:
+            replicas = (channel.request("status")["apps"].get("web") or {}).get("replicas", [])
+            if replicas and replicas[0]["state"] == "ready":
+                outcome["ready_s"] = time.monotonic() - started
+                return
+            time.sleep(POLL_S)
+        outcome["error"] = f"replica not ready in time: {replicas}"
     except Exception as exc:  # pylint: disable=broad-exception-caught  # reported per VM, the round goes on
         outcome["error"] = f"{type(exc).__name__}: {exc}"
 
 
-def guest_memory(vm):
-    with GuestChannel(vm.paths.channel, CHANNEL_TIMEOUT_S) as channel:
-        status = channel.request("status")
-        lines = channel.request("logs", {"app": "web", "replica": 0, "tail": 20})["lines"]
+def guest_memory(channel):
+    status = channel.request("status")
+    lines = channel.request("logs", {"app": "web", "replica": 0, "tail": 20})["lines"]
     replica = status["apps"]["web"]["replicas"][0]
     memory = replica.get("memory_bytes")
     return {"guest_in_use_kib": meminfo_in_use_kib(lines), "guest_init_rss_kib": status["rss_kib"],
@@ -165,10 +188,11 @@ def run_round(conn, args, count, virt_type, state_root, disk, round_no):
             started = vm.start()
             outcome = {"domain": vm.spec.name, "create_s": vm.create_s}
             outcomes.append(outcome)
+            stack.callback(lambda outcome=outcome: outcome["channel"].close() if "channel" in outcome else None)
             threads.append(threading.Thread(target=bring_up, args=(vm, started, deadline, outcome), daemon=True))
             threads[-1].start()
         for thread in threads:
-            thread.join(timeout=max(1.0, deadline - time.monotonic() + CHANNEL_TIMEOUT_S))
+            thread.join(timeout=max(1.0, deadline - time.monotonic() + JOIN_GRACE_S))
         failed = [o for o in outcomes if "ready_s" not in o]
         if failed:
             tails = "\n".join(f"--- {vm.spec.name}\n{vm.console_tail(3000)}" for vm in vms if vm.spec.name in
@@ -178,7 +202,10 @@ def run_round(conn, args, count, virt_type, state_root, disk, round_no):
             pid = qemu_pid(vm.spec.name)
             outcome["qemu_rss_kib"] = proc_kib(f"/proc/{pid}/status", "VmRSS") if pid else None
             outcome["qemu_pss_kib"] = proc_kib(f"/proc/{pid}/smaps_rollup", "Pss") if pid else None
-            outcome.update(guest_memory(vm))
+            ram, tcg = qemu_breakdown_kib(pid, args.memory_mib) if pid else (None, None)
+            outcome.update(qemu_guest_ram_kib=ram, qemu_tcg_kib=tcg)
+            with outcome.pop("channel") as channel:
+                outcome.update(guest_memory(channel))
     print(f"K={count} round {round_no}: ready " + " ".join(f"{o['ready_s']:.1f}" for o in outcomes) + " s",
           file=sys.stderr)
     return outcomes
@@ -190,9 +217,10 @@ def median_of(rows, key):
 
 
 def report(results, args, virt_type):
-    keys = ("boot_s", "ready_s", "qemu_rss_kib", "qemu_pss_kib", "guest_in_use_kib", "guest_init_rss_kib", "app_cgroup_kib")
+    keys = ("boot_s", "ready_s", "qemu_rss_kib", "qemu_pss_kib", "qemu_guest_ram_kib", "qemu_tcg_kib",
+            "guest_in_use_kib", "guest_init_rss_kib", "app_cgroup_kib")
     print(f"{'K':>3} {'VMs':>4} {'boot s':>7} {'ready s':>8} {'max ready s':>11} {'QEMU RSS MiB':>12} "
-          f"{'QEMU PSS MiB':>12} {'guest used MiB':>14} {'guest_init MiB':>14} {'app MiB':>8}")
+          f"{'PSS MiB':>8} {'guest RAM MiB':>13} {'TCG MiB':>8} {'guest used MiB':>14} {'guest_init MiB':>14} {'app MiB':>8}")
     summary = {}
     for count, rows in results.items():
         medians = {key: median_of(rows, key) for key in keys}
@@ -203,7 +231,8 @@ def report(results, args, virt_type):
             return "-" if medians[key] is None else f"{medians[key] / 1024:.1f}"
 
         print(f"{count:>3} {len(rows):>4} {medians['boot_s']:>7.2f} {medians['ready_s']:>8.2f} {medians['max_ready_s']:>11.2f} "
-              f"{mib('qemu_rss_kib'):>12} {mib('qemu_pss_kib'):>12} {mib('guest_in_use_kib'):>14} "
+              f"{mib('qemu_rss_kib'):>12} {mib('qemu_pss_kib'):>8} {mib('qemu_guest_ram_kib'):>13} {mib('qemu_tcg_kib'):>8} "
+              f"{mib('guest_in_use_kib'):>14} "
               f"{mib('guest_init_rss_kib'):>14} {mib('app_cgroup_kib'):>8}")
     first, last = min(results), max(results)
     growth = summary[str(last)]["ready_s"] / summary[str(first)]["ready_s"]

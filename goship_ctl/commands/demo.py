@@ -133,7 +133,7 @@ class Demo:
                   len(NODES), ", ".join(NODES), self.root, self.data_dir), flush=True)
         if (self.data_dir / "goship.db").exists():
             print("\nremoving what an earlier demo left (%s):" % self.root, flush=True)
-            self.teardown()
+            self.teardown_quietly()
         shutil.rmtree(self.root, ignore_errors=True)
         self.root.mkdir(parents=True)
         self.root.chmod(0o711)  # QEMU (user libvirt-qemu) opens disks under the node state roots

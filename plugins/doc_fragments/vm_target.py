@@ -19,4 +19,3 @@ options:
     type: str
     required: true
 '''
-

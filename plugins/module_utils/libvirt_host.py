@@ -14,6 +14,8 @@ import xml.etree.ElementTree as ET
 
 from ansible_collections.goship.core.plugins.module_utils.domain_xml import GOSHIP_XMLNS as GOSHIP_NS
 
+VIR_ERR_NO_DOMAIN = 42  # libvirt.VIR_ERR_NO_DOMAIN
+
 
 def decode_version(number):
     """libvirt encodes versions as major * 1,000,000 + minor * 1,000 + release."""
@@ -95,12 +97,22 @@ def parse_goship_domain(xml_text):
 
 
 def goship_domains(conn):
-    """Every defined domain that carries GoShip metadata, with its state; nothing else."""
+    """Every defined domain that carries GoShip metadata, with its state; nothing else.
+
+    A domain undefined between the listing and the reading (by a run for another simulated node
+    on the same libvirtd, or by any other tool) is left out instead of failing the caller.
+    """
     domains = []
     for dom in conn.listAllDomains():
-        info = parse_goship_domain(dom.XMLDesc(0))
+        try:
+            xml, active = dom.XMLDesc(0), bool(dom.isActive())
+        except Exception as exc:  # libvirt.libvirtError; this module does not import libvirt
+            if getattr(exc, 'get_error_code', lambda: None)() == VIR_ERR_NO_DOMAIN:
+                continue
+            raise
+        info = parse_goship_domain(xml)
         if info is not None:
-            info['active'] = bool(dom.isActive())
+            info['active'] = active
             domains.append(info)
     return sorted(domains, key=lambda item: item['name'])
 

@@ -49,4 +49,3 @@ def short_tmp():
     path = tempfile.mkdtemp(prefix="gr-", dir="/tmp")
     yield path
     shutil.rmtree(path, ignore_errors=True)
-

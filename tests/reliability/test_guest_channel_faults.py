@@ -66,7 +66,7 @@ def test_second_client_waits_then_is_served_when_the_first_drops_mid_request(gue
 
 
 def test_client_gone_before_reading_its_reply(guest):
-    for _ in range(20):
+    for attempt in range(20):
         with connected(guest.socket_path) as raw:
             raw.send(b'{"id":1,"op":"status"}\n{"id":2,"op":"hello","args":{"protocol_version":1}}\n')
     served(guest)
@@ -89,7 +89,7 @@ def test_client_gone_while_a_large_reply_is_written(guest):
         time.sleep(1.0)
         assert len(channel.request("logs", {"app": "chatty", "tail": 5000})["lines"]) > 200  # ~64 KiB a reply
     logs_request = b'{"id":1,"op":"logs","args":{"app":"chatty","tail":5000}}\n'
-    for _ in range(5):
+    for attempt in range(5):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(5.0)
         sock.connect(guest.socket_path)

@@ -109,7 +109,7 @@ def _listdir_as_nobody(directory):
 
 def test_qemu_chardev_connected_twice_and_dropped_mid_request(vm):
     path = channel_path(vm)
-    for _ in range(10):  # back-to-back clients: each must wait out the previous one, not fail
+    for attempt in range(10):  # back-to-back clients: each must wait out the previous one, not fail
         with guest(vm, timeout=30.0) as channel:
             assert channel.request("ping") == {}
     first = connect_unix(path, 30.0)
@@ -134,7 +134,7 @@ def test_qemu_chardev_connected_twice_and_dropped_mid_request(vm):
     thread.join(60)
     assert "status" in outcome, outcome
 
-    for _ in range(3):  # gone right after a request, its reply unread
+    for attempt in range(3):  # gone right after a request, its reply unread
         with connect_unix(path, 30.0) as quitter:
             quitter.sendall(b'\xff{"id":1,"op":"logs","args":{"app":"gives-up","tail":100}}\n{"id":2,"op":"status"}\n')
     with guest(vm) as channel:
