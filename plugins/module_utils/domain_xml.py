@@ -52,10 +52,10 @@ VIRT_TYPES = ('kvm', 'qemu')
 LIFECYCLE_ACTIONS = ('destroy', 'restart', 'preserve', 'rename-restart', 'coredump-destroy', 'coredump-restart')
 # Node and project names become part of the domain name, of a directory name and of the
 # kernel command line (hostname), so they are DNS-label-like.
-NAME_PART = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$')
-KERNEL_ARG = re.compile(r'^[A-Za-z0-9_.,:=/+@-]+$')
-MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}$')
-CPUSET_PART = re.compile(r'^(\^)?(\d+)(?:-(\d+))?$')
+NAME_PART = re.compile(r'^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z')
+KERNEL_ARG = re.compile(r'^[A-Za-z0-9_.,:=/+@-]+\Z')
+MAC_RE = re.compile(r'^[0-9a-f]{2}(:[0-9a-f]{2}){5}\Z')
+CPUSET_PART = re.compile(r'^(\^)?(\d+)(?:-(\d+))?\Z')
 NIC_MODELS = {'virtio': 'virtio-net-pci', 'e1000': 'e1000'}
 # QEMU creates qemu:commandline devices before libvirt's own (measured: an unaddressed one took
 # slot 2, which libvirt had given the virtio-serial controller), so they get fixed slots far

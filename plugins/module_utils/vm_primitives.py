@@ -28,9 +28,9 @@ NVRAM_FILE = 'nvram.fd'
 # under TCG the translation cache alone can take hundreds of MiB.
 QEMU_OVERHEAD_MIB = 1024
 DEFAULT_POLICY = {'sev': '0x0033', 'sev-snp': '0x00030000'}
-NETWORK_NAME = re.compile(r'^[A-Za-z0-9_.-]{1,64}$')
-DATA_DISK_NAME = re.compile(r'^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$')
-MAC = re.compile(r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$')
+NETWORK_NAME = re.compile(r'^[A-Za-z0-9_.-]{1,64}\Z')
+DATA_DISK_NAME = re.compile(r'^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?\Z')
+MAC = re.compile(r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z')
 
 
 def _host_cpus(option, cpuset, online):

@@ -422,7 +422,7 @@ except ImportError:  # pragma: no cover - reported by node_args.open_libvirt
 STATE_NAMES = {1: 'running', 2: 'blocked', 3: 'paused', 4: 'shutdown', 5: 'shut off', 6: 'crashed', 7: 'pmsuspended'}
 IMAGE_FILES = ('vmlinuz', 'initrd.img', 'rootfs.squashfs')
 ROOT_OVERLAY = 'root.qcow2'
-SERIAL_RE = re.compile(r'^[A-Za-z0-9_-]{1,20}$')
+SERIAL_RE = re.compile(r'^[A-Za-z0-9_-]{1,20}\Z')
 
 
 def validate(module):

@@ -2,7 +2,7 @@
 client while the first is connected, clients that vanish mid-request (mid-line, mid-giant-line,
 before reading a reply, while a large reply is being written), and a crowd of clients.
 guest_init keeps serving and the next client's resync finds clean framing.
-(The same through QEMU's chardev with a real VM: test_vm_faults.py.)"""
+(The same through QEMU's chardev with a real VM: test_vm_apps_faults.py.)"""
 
 import socket
 import threading

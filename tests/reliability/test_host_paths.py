@@ -50,8 +50,6 @@ def test_modules_refuse_names_that_could_escape_the_state_root(qemu_tmp):
     refused_by_every_module(qemu_tmp, ESCAPES)
 
 
-@pytest.mark.xfail(strict=True, reason="domain_xml.NAME_PART uses `$`, which matches before a trailing newline: "
-                                       "'alpha\\n' passes the modules' name check (reported; domain_xml.py is owned elsewhere)")
 def test_modules_refuse_a_name_with_a_trailing_newline(qemu_tmp):
     refused_by_every_module(qemu_tmp, [TRAILING_NEWLINE])
 
