@@ -25,6 +25,7 @@ PROTOCOL_VERSION = 1
 SYNC_BYTE = b"\xff"
 MAX_REPLY_BYTES = 64 * 1024 * 1024
 DEFAULT_TIMEOUT = 10.0
+SYNC_ATTEMPT_S = 5.0  # per connection, before reconnecting
 CONNECT_RETRY_S = 0.02
 
 
@@ -61,12 +62,30 @@ class GuestChannel:
         self._id_prefix = os.urandom(4).hex()
         self._next_id = 0
         self._needs_sync = True
-        self._connect()
-        try:
-            self.sync()
-        except BaseException:
-            self.close()
-            raise
+        self._connect_and_sync()
+
+    def _connect_and_sync(self):
+        """Connect and resync, reconnecting after a silent attempt until ``timeout`` has passed.
+
+        A fresh connection is sometimes met with silence for a long time (seen under load,
+        right after another client left; not yet explained). Each reconnect makes QEMU signal a
+        new host connection to the guest, which wakes guest_init's port handling, so a short
+        attempt followed by a reconnect recovers where one long wait does not.
+        """
+        deadline = time.monotonic() + self.timeout
+        while True:
+            self._connect()
+            attempt = min(SYNC_ATTEMPT_S, max(0.0, deadline - time.monotonic()))
+            try:
+                self.sync(attempt)
+                return
+            except GuestTimeout:
+                self.close()
+                if time.monotonic() + 0.05 >= deadline:
+                    raise
+            except BaseException:
+                self.close()
+                raise
 
     def _connect(self):
         deadline = time.monotonic() + self.timeout
