@@ -20,22 +20,9 @@ author:
   - GoShip developers (@goship)
 extends_documentation_fragment:
   - goship.core.node
-attributes:
-  check_mode:
-    support: full
-    description: Reads only; runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Reads only; there is nothing to diff.
+  - goship.core.vm_target
+  - goship.core.attributes.read_only
 options:
-  project:
-    description: Project name.
-    type: str
-    required: true
-  node:
-    description: Node name (the VM is C(goship-<node>-<project>)).
-    type: str
-    required: true
   app:
     description: App name.
     type: str
