@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from goship_ctl.cli import main
+from vm_harness import remove_goship_pools
 from goship_ctl.errors import EXIT_OK, EXIT_UNSCHEDULABLE
 from goship_ctl.oci.busybox import build_busybox_image
 from goship_ctl.service.control import ControlService
@@ -46,6 +47,7 @@ def world(qemu_tmp, guest_image_dir, libvirt_conn, monkeypatch):
             if dom.isActive():
                 dom.destroy()
             dom.undefine()
+    remove_goship_pools(libvirt_conn, (GOOD, BAD))
 
 
 def ctl(capsys, *argv):

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from ansible_play import ansible_env
+from vm_harness import remove_goship_pools
 from goship_ctl.oci.busybox import build_busybox_image
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,6 +90,7 @@ def tmp(qemu_tmp, guest_image, libvirt_conn):
             if dom.isActive():
                 dom.destroy()
             dom.undefine()
+    remove_goship_pools(libvirt_conn, NODES)
 
 
 def test_reconcile_two_nodes(tmp, libvirt_conn):

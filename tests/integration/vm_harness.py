@@ -141,3 +141,14 @@ def _connect_unix(path: str, deadline: float) -> socket.socket:
             if time.monotonic() >= deadline:
                 raise
         time.sleep(CONNECT_RETRY_S)
+
+
+def remove_goship_pools(conn, nodes):
+    """Undefine the node role's storage pools (goship-<node>) of simulated nodes: their
+    directories went with the test's scratch dir, and a later run must not find them defined."""
+    names = {f"goship-{node}" for node in nodes}
+    for pool in conn.listAllStoragePools():
+        if pool.name() in names:
+            if pool.isActive():
+                pool.destroy()
+            pool.undefine()
