@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 from goship_ctl.image.paths import image_dir_for_tests
+from vm_harness import remove_goship_pools
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT_S = 1800
@@ -52,6 +53,7 @@ def test_demo(guest_image_dir, libvirt_conn):
             if dom.isActive():
                 dom.destroy()
             dom.undefine()
+        remove_goship_pools(libvirt_conn, ("demo1", "demo2", "demo3"))
         subprocess.run(["rm", "-rf", str(root.parent)], check=False)
     assert not leftovers, f"the demo left domains behind: {leftovers}"
     assert not root.exists()
