@@ -26,6 +26,21 @@ def node_argument_spec():
     )
 
 
+def vm_target_argument_spec():
+    """``project`` and ``node`` of one project VM (doc fragment goship.core.vm_target)."""
+    return dict(project=dict(type='str', required=True), node=dict(type='str', required=True))
+
+
+def vm_channel(module):
+    """(domain name, path of its guest_init channel socket), or fail_json on a bad name."""
+    from ansible_collections.goship.core.plugins.module_utils import domain_xml
+    try:
+        name = domain_xml.domain_name(module.params['node'], module.params['project'])
+    except domain_xml.DomainSpecError as exc:
+        module.fail_json(msg=str(exc))
+    return name, domain_xml.VmPaths.for_domain(state_root(module), name).channel
+
+
 def state_root(module):
     return module.params['state_root'] or os.environ.get('GOSHIP_STATE_ROOT') or DEFAULT_STATE_ROOT
 

@@ -101,7 +101,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.goship.core.plugins.module_utils import domain_xml, nocloud_seed, node_args
+from ansible_collections.goship.core.plugins.module_utils import nocloud_seed, node_args
 from ansible_collections.goship.core.plugins.module_utils.difference import DifferenceTracker
 from ansible_collections.goship.core.plugins.module_utils.guest_channel import GuestChannel, GuestChannelError, GuestError
 
@@ -156,9 +156,8 @@ def track(tracker, status, params, changes):
 
 def main():
     argument_spec = node_args.node_argument_spec()
+    argument_spec.update(node_args.vm_target_argument_spec())
     argument_spec.update(
-        project=dict(type='str', required=True),
-        node=dict(type='str', required=True),
         generation=dict(type='int', required=True),
         apps=dict(type='list', elements='dict', required=True),
         force=dict(type='bool', default=False),
@@ -173,11 +172,7 @@ def main():
         module.fail_json(msg='generation must be >= 0')
     if params['timeout'] < 1:
         module.fail_json(msg='timeout must be >= 1')
-    try:
-        name = domain_xml.domain_name(params['node'], params['project'])
-    except domain_xml.DomainSpecError as exc:
-        module.fail_json(msg=str(exc))
-    channel_path = domain_xml.VmPaths.for_domain(node_args.state_root(module), name).channel
+    name, channel_path = node_args.vm_channel(module)
     apply_args = {'generation': params['generation'], 'apps': params['apps'], 'force': params['force']}
     try:
         with GuestChannel(channel_path, timeout=30.0) as guest:

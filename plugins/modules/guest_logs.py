@@ -89,7 +89,7 @@ truncated:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.goship.core.plugins.module_utils import domain_xml, node_args
+from ansible_collections.goship.core.plugins.module_utils import node_args
 from ansible_collections.goship.core.plugins.module_utils.guest_channel import GuestChannel, GuestChannelError, GuestError
 
 MAX_TAIL = 5000
@@ -97,9 +97,8 @@ MAX_TAIL = 5000
 
 def main():
     argument_spec = node_args.node_argument_spec()
+    argument_spec.update(node_args.vm_target_argument_spec())
     argument_spec.update(
-        project=dict(type='str', required=True),
-        node=dict(type='str', required=True),
         app=dict(type='str', required=True),
         replica=dict(type='int'),
         tail=dict(type='int', default=100),
@@ -109,11 +108,7 @@ def main():
     params = module.params
     if not 0 <= params['tail'] <= MAX_TAIL:
         module.fail_json(msg='tail: must be from 0 to %d' % MAX_TAIL)
-    try:
-        name = domain_xml.domain_name(params['node'], params['project'])
-    except domain_xml.DomainSpecError as exc:
-        module.fail_json(msg=str(exc))
-    channel = domain_xml.VmPaths.for_domain(node_args.state_root(module), name).channel
+    name, channel = node_args.vm_channel(module)
     result = dict(changed=False, domain=name)
     args = {'app': params['app'], 'tail': params['tail']}
     if params['replica'] is not None:

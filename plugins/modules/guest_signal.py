@@ -68,15 +68,14 @@ replica:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.goship.core.plugins.module_utils import domain_xml, node_args
+from ansible_collections.goship.core.plugins.module_utils import node_args
 from ansible_collections.goship.core.plugins.module_utils.guest_channel import GuestChannel, GuestChannelError, GuestError
 
 
 def main():
     argument_spec = node_args.node_argument_spec()
+    argument_spec.update(node_args.vm_target_argument_spec())
     argument_spec.update(
-        project=dict(type='str', required=True),
-        node=dict(type='str', required=True),
         app=dict(type='str', required=True),
         replica=dict(type='int'),
         signal=dict(type='str', default='TERM'),
@@ -84,11 +83,7 @@ def main():
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
-    try:
-        name = domain_xml.domain_name(params['node'], params['project'])
-    except domain_xml.DomainSpecError as exc:
-        module.fail_json(msg=str(exc))
-    channel = domain_xml.VmPaths.for_domain(node_args.state_root(module), name).channel
+    name, channel = node_args.vm_channel(module)
     result = dict(changed=False, domain=name)
     try:
         with GuestChannel(channel, timeout=float(params['timeout'])) as guest:
