@@ -19,8 +19,9 @@ description:
     C(ansible_user)), C(goship_node), C(goship_state_root), C(goship_labels), C(goship_project_vms) (one
     C({project, domain, generation, vm, apps}) per project placed on the node, sorted by project) and the
     node's own C(vars)."
-  - All values from the document are marked unsafe, so Jinja2 in them (an app's environment, say) is
-    never templated.
+  - Values from the document are never templates (ansible-core 2.19 trusts no string an inventory
+    plugin did not mark as trusted), so Jinja2 in them (an app's environment, say) is never rendered;
+    C(ansible-inventory --list) shows such strings as unsafe.
   - Uses a YAML configuration file whose name ends with C(.goship.yml) or C(.goship.yaml).
 author:
   - GoShip developers (@goship)
@@ -89,7 +90,6 @@ from ansible.errors import AnsibleError, AnsibleParserError
 from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.goship.core.plugins.plugin_utils import desired_state
 
@@ -202,7 +202,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         host = self.inventory.add_host(name, group=NODES_GROUP)
         for project_vm in project_vms:
             self.inventory.add_child(project_group(project_vm['project']), host)
-        hostvars = wrap_var(node_hostvars(name, node, project_vms))
+        hostvars = node_hostvars(name, node, project_vms)
         for key, value in hostvars.items():
             self.inventory.set_variable(host, key, value)
         strict = self.get_option('strict')

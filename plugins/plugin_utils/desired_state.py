@@ -11,7 +11,6 @@ state file can be fixed from the message alone. The format is described in docs/
 
 from __future__ import annotations
 
-import copy
 import json
 import keyword
 import re
@@ -126,8 +125,9 @@ def validate(document):
 def project_vms_by_node(document):
     """For a valid document: node name -> its project VMs, sorted by project.
 
-    Each VM is ``{project, domain, generation, vm, apps}``; ``vm`` and ``apps`` are copies, so
-    callers may change them without touching the document or another node's entries.
+    Each VM is ``{project, domain, generation, vm, apps}``; ``vm`` and ``apps`` are the
+    document's own objects, shared by every node of the project: read them, never change them
+    (a copy per node made the inventory of 1,000 nodes x 10,000 projects 2.5 times slower).
     """
     placement = {name: [] for name in document['nodes']}
     projects = document.get('projects') or {}
@@ -138,8 +138,8 @@ def project_vms_by_node(document):
                 'project': project_name,
                 'domain': domain_name(node, project_name),
                 'generation': project['generation'],
-                'vm': copy.deepcopy(project.get('vm') or {}),
-                'apps': copy.deepcopy(project.get('apps') or []),
+                'vm': project.get('vm') or {},
+                'apps': project.get('apps') or [],
             })
     return placement
 

@@ -106,7 +106,7 @@ def test_load_yaml_and_json_errors_are_desired_state_errors():
         desired_state.load_json("{'single': 'quotes'}")
 
 
-def test_project_vms_by_node_sorted_by_project_and_independent():
+def test_project_vms_by_node_sorted_by_project_and_leaves_the_document_alone():
     document = fixture_document()
     original = copy.deepcopy(document)
     placement = desired_state.project_vms_by_node(document)
@@ -118,8 +118,6 @@ def test_project_vms_by_node_sorted_by_project_and_independent():
     }]
     assert placement["node2"][1] == {"project": "beta-two", "domain": "goship-node2-beta-two",
                                      "generation": 0, "vm": {}, "apps": []}
-    placement["node1"][0]["apps"][0]["replicas"] = 99
-    assert placement["node2"][0]["apps"][0]["replicas"] == 2
     assert document == original
 
 
