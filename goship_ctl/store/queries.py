@@ -30,7 +30,9 @@ def nodes(session: Session) -> list[Node]:
 
 
 def node(session: Session, name: str) -> Node:
-    found = session.scalars(select(Node).where(Node.name == name)).one_or_none()
+    """The node with its placements' projects loaded (its view sums their sizes)."""
+    query = select(Node).options(selectinload(Node.placements).selectinload(Placement.project)).where(Node.name == name)
+    found = session.scalars(query).one_or_none()
     if found is None:
         raise NotFound("node %r not found" % name)
     return found
