@@ -30,8 +30,14 @@ def nodes(session: Session) -> list[Node]:
 
 
 def node(session: Session, name: str) -> Node:
-    """The node with its placements' projects loaded (its view sums their sizes)."""
-    query = select(Node).options(selectinload(Node.placements).selectinload(Placement.project)).where(Node.name == name)
+    """The node with its placements' projects loaded (its view sums their sizes).
+
+    ``populate_existing``: in a write transaction the session may hold the node with a
+    placements list from before the write; eager loading alone would keep that stale list.
+    """
+    query = (select(Node).where(Node.name == name)
+             .options(selectinload(Node.placements).selectinload(Placement.project))
+             .execution_options(populate_existing=True))
     found = session.scalars(query).one_or_none()
     if found is None:
         raise NotFound("node %r not found" % name)
