@@ -181,8 +181,15 @@ class ControlService:
         return {"result": "revoked", "id": token_id}
 
     def authenticate(self, plaintext: str) -> Principal | None:
-        with self._transaction() as session:
-            return tokens.authenticate(session, plaintext)
+        with self.sessions() as session:
+            found = tokens.authenticate(session, plaintext)
+        if found is None:
+            return None
+        principal, due = found
+        if due:  # at most once a minute per token: a write transaction
+            with self._transaction() as session:
+                tokens.mark_used(session, plaintext)
+        return principal
 
     # -- desired state and events ----------------------------------------------------------
     def desired_state(self, principal: Principal) -> dict:

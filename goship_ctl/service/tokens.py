@@ -48,7 +48,11 @@ def revoke(session: Session, token_id: str, actor: str) -> None:
                   project=row.project)
 
 
-def authenticate(session: Session, plaintext: str) -> Principal | None:
+def authenticate(session: Session, plaintext: str) -> tuple[Principal, bool] | None:
+    """The token's Principal, and whether its ``last_used_at`` is due an update (``mark_used``).
+
+    Reads only: every API request authenticates, and reads never wait for a writer.
+    """
     parts = tokens.split(plaintext)
     if parts is None:
         return None
@@ -56,10 +60,15 @@ def authenticate(session: Session, plaintext: str) -> Principal | None:
     row = session.scalars(select(Token).where(Token.token_id == token_id)).one_or_none()
     if row is None or not tokens.secret_matches(secret, row.secret_sha256):
         return None
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        row.last_used_at = now
-    return Principal(token_name=row.name, project=row.project)
+    due = row.last_used_at is None or utcnow() - row.last_used_at > LAST_USED_RESOLUTION
+    return Principal(token_name=row.name, project=row.project), due
+
+
+def mark_used(session: Session, plaintext: str) -> None:
+    token_id, _secret = tokens.split(plaintext)
+    row = session.scalars(select(Token).where(Token.token_id == token_id)).one_or_none()
+    if row is not None:  # revoked in between
+        row.last_used_at = utcnow()
 
 
 def view(row: Token) -> dict:

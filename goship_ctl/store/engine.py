@@ -1,8 +1,10 @@
 """Open the store: create the engine, bring the schema to the newest migration.
 
-SQLite runs in WAL mode with foreign keys on, and every transaction starts with
-``BEGIN IMMEDIATE``: writers queue on the database lock (``busy_timeout``) instead of failing
-half-way when two transactions both try to upgrade a read lock. PostgreSQL serializes the
+SQLite runs in WAL mode with foreign keys on. Write transactions (``sessions.begin()``) start
+with ``BEGIN IMMEDIATE``: writers queue on the database lock (``busy_timeout``) instead of
+failing half-way when two transactions both try to upgrade a read lock. Reads
+(``sessions()``) start a deferred transaction: under WAL they never wait for a writer, and
+never make one wait (SQLite's busy handler sleeps in steps of up to 100 ms). PostgreSQL serializes the
 scheduler with a transaction-scoped advisory lock (``lock_scheduler``).
 """
 
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15000
 SCHEDULER_LOCK_KEY = 0x60511B  # any constant shared by every control service process
+WRITE_OPTION = "goship_write"  # execution option of the engine that write sessions use
 
 
 def open_engine(url: str) -> Engine:
@@ -33,14 +36,25 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+class StoreSessions(sessionmaker):
+    """``sessions()`` for reads, ``sessions.begin()`` for writes (an ``IMMEDIATE`` one on SQLite)."""
+
+    def __init__(self, engine: Engine):
+        super().__init__(engine, expire_on_commit=False)
+        self._writes = sessionmaker(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False)
+
+    def begin(self):
+        return self._writes.begin()
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    return StoreSessions(engine)
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
 
@@ -72,6 +86,7 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
 
     @event.listens_for(engine, "begin")
     def on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get(WRITE_OPTION)
+                                   else "BEGIN")
 
     return engine

@@ -195,6 +195,14 @@ class StoreCases:
         service.revoke_token(ADMIN, created["id"])
         assert service.authenticate(created["token"]) is None
 
+    def test_authentication_notes_last_use_at_most_once_a_minute(self, service):
+        created = service.create_token(ADMIN, "ci", "alpha")
+        assert service.list_tokens(ADMIN)[0]["lastUsedAt"] is None
+        service.authenticate(created["token"])
+        first = service.list_tokens(ADMIN)[0]["lastUsedAt"]
+        service.authenticate(created["token"])
+        assert first is not None and service.list_tokens(ADMIN)[0]["lastUsedAt"] == first
+
     def test_reconcile_trigger_gets_the_changed_nodes(self, service):
         trigger = PendingNodes()
         service.trigger = trigger

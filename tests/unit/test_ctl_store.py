@@ -2,8 +2,10 @@
 same cases on a real PostgreSQL server."""
 
 import sqlite3
+import time
 
 import pytest
+from sqlalchemy import text
 
 from ctl_helpers import ADMIN, project, service_with_nodes
 from ctl_store_cases import StoreCases
@@ -44,3 +46,19 @@ def test_location_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv(DATABASE_URL_ENV, "postgresql+psycopg://db/goship")
     assert database_url(explicit_data_dir="/srv/x") == "postgresql+psycopg://db/goship"
     assert database_url("sqlite:////elsewhere.db") == "sqlite:////elsewhere.db"
+
+
+def test_reads_do_not_wait_for_a_writer(tmp_path):
+    """Reads start deferred transactions: with a write transaction open elsewhere, an API read
+    (token check included) answers at once instead of sleeping in SQLite's busy handler."""
+    service = service_with_nodes("sqlite:///%s" % (tmp_path / "goship.db"))
+    service.apply_project(ADMIN, project())
+    token = service.create_token(ADMIN, "reader", None)["token"]
+    service.authenticate(token)  # its last use is noted now: the next one only reads
+    with service.sessions.begin() as writer:
+        writer.execute(text("UPDATE projects SET generation = generation + 1"))
+        started = time.monotonic()
+        principal = service.authenticate(token)
+        assert service.get_project(principal, "alpha")["status"]["generation"] == 1
+        assert time.monotonic() - started < 1.0
+    assert service.get_project(principal, "alpha")["status"]["generation"] == 2
