@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 15000
+SQLITE_POOL_SIZE = 40
 SCHEDULER_LOCK_KEY = 0x60511B  # any constant shared by every control service process
 WRITE_OPTION = "goship_write"  # execution option of the engine that write sessions use
 
@@ -72,7 +73,10 @@ def _sqlite_engine(url: str, database: str | None) -> Engine:
         # The store holds token hashes and app secrets: owner only.
         fd = os.open(database, os.O_CREAT | os.O_RDWR, 0o600)
         os.close(fd)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    # As many pooled connections as the API has worker threads (anyio's default, 40): beyond the
+    # pool, each request would open a connection and run the PRAGMAs below again.
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+                           pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE)
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, connection_record):  # pylint: disable=unused-argument

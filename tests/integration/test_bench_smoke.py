@@ -47,3 +47,17 @@ def test_density_bench():
     assert 0 < one["boot_s"] <= one["ready_s"]
     assert one["qemu_rss_kib"] > 0 and one["guest_init_rss_kib"] > 0
     assert 0 < one["guest_in_use_kib"] < 384 * 1024
+
+
+def test_cold_start_bench():
+    result = run_bench("cold_start.py", "--runs", "1", "--replicas", "1")
+    phases = result["phases_s"]
+    assert all(seconds >= 0 for seconds in phases.values()) and phases["boot_to_hello"] > 0
+    assert abs(sum(phases.values()) - result["total_s"]) < 0.01, "the phases must add up to the total"
+    assert 0 < result["floor_boot_baseline_s"] < result["floor_s"] and result["ratio"] > 0
+
+
+def test_warm_update_bench():
+    result = run_bench("warm_update.py", "--runs", "1", "--replicas", "1")
+    assert 0 < result["guest_apps_s"] < result["ansible_s"] <= result["total_s"]
+    assert result["floor_guest_init_s"] > 0
