@@ -3,8 +3,13 @@
 virtio_console semantics (drivers/char/virtio_console.c): while no host client is connected,
 read() returns 0 and poll() reports POLLIN|POLLHUP without end, and writes would block. So on
 a 0-byte read we stop polling the port and wait for SIGIO, which the driver raises (O_ASYNC)
-when the host side connects, with a slow timer as a safety net. Stale bytes of an earlier
-client are dropped by the 0xFF resync (see protocol.py).
+when the host side connects or data comes, with a slow timer as a safety net.
+
+The guest learns of host connects and disconnects late (control messages, handled by a kernel
+worker), after data that came later: a new client's request can be read while the port still
+says "no host". So the host's presence only decides when to poll, never what to keep: pending
+output and partial input stay across it, as qemu-ga does. Stale bytes of an earlier client
+are the 0xFF resync's job (see protocol.py and docs/guest_init.md, "Channel reconnects").
 """
 
 import os
@@ -43,11 +48,11 @@ class Stream:
     def __init__(self, loop, session):
         self.loop = loop
         self.session = session
-        self.fd = None
+        self.fd = None  # the fd being polled; None while there is nothing to poll
         self._out = bytearray()
 
     def send(self, data):
-        if self.fd is None:
+        if not self._keeps_output():
             log.debug("no host connected: dropped %d bytes of output" % len(data))
             return
         if len(self._out) + len(data) > MAX_PENDING_OUTPUT:
@@ -55,16 +60,25 @@ class Stream:
             return
         idle = not self._out
         self._out += data
-        if idle:
+        if idle and self.fd is not None:
             self._flush()
 
     def pending_output(self):
         return len(self._out)
 
+    def _keeps_output(self):
+        return self.fd is not None
+
+    def _read(self, fd):
+        return os.read(fd, READ_SIZE)
+
+    def _write(self, fd, data):
+        return os.write(fd, data)
+
     def _flush(self):
         while self._out:
             try:
-                written = os.write(self.fd, self._out)
+                written = self._write(self.fd, self._out)
             except BlockingIOError:
                 self.loop.add_writer(self.fd, self._flush)
                 return
@@ -76,7 +90,7 @@ class Stream:
 
     def _on_readable(self):
         try:
-            data = os.read(self.fd, READ_SIZE)
+            data = self._read(self.fd)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -91,15 +105,17 @@ class Stream:
         self.session.on_data(data)
 
     def _watch(self, fd):
+        """Poll fd: for input, and for output if some is pending."""
         self.fd = fd
         self.loop.add_reader(fd, self._on_readable)
+        if self._out:
+            self._flush()
 
     def _unwatch(self):
-        """Stop polling the fd and forget pending output."""
+        """Stop polling the fd; pending output stays (the caller decides)."""
         fd, self.fd = self.fd, None
         self.loop.remove_reader(fd)
         self.loop.remove_writer(fd)
-        self._out.clear()
 
     def lost(self, exc):
         """The host end went away (exc None) or the fd failed (exc)."""
@@ -154,17 +170,23 @@ class VirtioPort(Stream):
         log.info("opened %s (%s)" % (path, self.name))
         self._watch(fd)
 
+    def _keeps_output(self):
+        """While the port is open: "no host" may be stale (see the module docstring)."""
+        return self._port_fd is not None
+
     def lost(self, exc):
         self._unwatch()
-        self.session.on_disconnect()
         if exc is None:
+            # no host, as far as the port knows: input and output are kept (module docstring)
             if self._host_connected:
-                log.debug("host client left %s" % self.path)
+                log.debug("host client left %s (%d bytes of output kept)" % (self.path, len(self._out)))
             self._host_connected = False
             self._waiting_for_host = True
             self._recheck = self.loop.call_later(RECHECK_HOST_S, self._resume)
             return
         log.info("%s failed: %s; reopening in %.0f s" % (self.path, exc, DISCOVERY_SLOW_S))
+        self._out.clear()
+        self.session.on_disconnect()
         os.close(self._port_fd)
         self._port_fd = None
         self.loop.call_later(DISCOVERY_SLOW_S, self.start)
@@ -181,7 +203,8 @@ class VirtioPort(Stream):
             self._resume()
 
     def _resume(self):
-        """Poll the port again: a read either brings data or says the host is still away."""
+        """Poll the port again: a read either brings data or says the host is still away;
+        pending output goes as soon as the port takes it."""
         self._waiting_for_host = False
         self._watch(self._port_fd)
 
@@ -224,6 +247,7 @@ class SocketServer(Stream):
 
     def lost(self, exc):
         self._unwatch()
+        self._out.clear()
         self._client.close()
         self._client = None
         self.session.on_disconnect()

@@ -67,10 +67,10 @@ class GuestChannel:
     def _connect_and_sync(self):
         """Connect and resync, reconnecting after a silent attempt until ``timeout`` has passed.
 
-        A fresh connection is sometimes met with silence for a long time (seen under load,
-        right after another client left; not yet explained). Each reconnect makes QEMU signal a
-        new host connection to the guest, which wakes guest_init's port handling, so a short
-        attempt followed by a reconnect recovers where one long wait does not.
+        Guests whose guest_init predates the fix dropped the sync reply when the guest kernel
+        still said "no host" (right after another client left, under load; docs/guest_init.md,
+        "Channel reconnects"); and by QEMU's code (not seen here) a port's output can stay
+        throttled until the next disconnect. A short attempt and a fresh connection recover both.
         """
         deadline = time.monotonic() + self.timeout
         while True:
