@@ -15,7 +15,7 @@ from pathlib import Path
 
 from goship_ctl.image import cpio, kmods
 
-BASELINE_MODULES = ("virtio_pci", "virtio_console")
+BASELINE_MODULES = ("virtio_pci", "virtio_mmio", "virtio_console")  # virtio_mmio: machine microvm
 APPLETS = ("sh", "mount", "insmod", "sleep", "poweroff")
 READY_LINE = '{"event":"baseline-ready"}'
 

@@ -14,7 +14,11 @@ its last line, one JSON object: baseline_s, goship_s (medians), ratio, image_byt
 guest_init_rss_kib, pair_ratio_median (median of goship/baseline within each run, steadier on
 a busy host) and the settings. Results and method: docs/benchmarks.md.
 
-Run as root from the repo: ``.venv/bin/python bench/boot.py [--runs 3] [--machine pc]``.
+``--machine pc,q35,microvm`` compares machine types: each run boots both kinds on every machine
+in turn (so load that drifts over minutes hits them alike), a table and a JSON line per machine,
+then a last JSON line ``{"machines": {machine: result}, ...}`` with the hello medians side by side.
+
+Run as root from the repo: ``.venv/bin/python bench/boot.py [--runs 3] [--machine pc[,q35,microvm]]``.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ BOOTED_FILES = ("vmlinuz", "initrd.img", "rootfs.squashfs")
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     parser.add_argument("--runs", type=int, default=3, help="boots of each kind (default 3)")
-    parser.add_argument("--machine", default="pc", help="QEMU machine type (default pc)")
+    parser.add_argument("--machine", default="pc",
+                        help="QEMU machine type, or several separated by commas to compare them (default pc)")
     parser.add_argument("--memory-mib", type=int, default=512)
     parser.add_argument("--no-quiet", action="store_true", help="drop 'quiet' from the kernel command line")
     parser.add_argument("--accel", choices=("auto", "tcg", "kvm"), default="auto",
@@ -61,6 +66,9 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    args.machines = [machine.strip() for machine in args.machine.split(",") if machine.strip()]
+    if not args.machines or len(set(args.machines)) != len(args.machines):
+        parser.error("--machine: one or more distinct machine types, separated by commas")
     return args
 
 
@@ -127,6 +135,7 @@ def report(rows, manifest, settings):
     print("targets: " + ", ".join(f"{key} <= {TARGETS[key]} {'met' if ok else 'MISSED'}" for key, ok in met.items()))
     result.update(settings)
     print(json.dumps(result, sort_keys=True))
+    return result
 
 
 def main(argv=None):
@@ -146,20 +155,28 @@ def main(argv=None):
         else:
             virt_type = "kvm" if args.accel == "kvm" else "qemu"
         baseline_initrd = baseline_initramfs.build(args.image_dir, manifest["kernel_version"], work)
-        options = {"machine": args.machine, "memory_mib": args.memory_mib, "quiet": not args.no_quiet}
+        options = {"memory_mib": args.memory_mib, "quiet": not args.no_quiet}
         if args.kernel:
             options["kernel"] = str(args.kernel.resolve())
         kinds = (("baseline", boot_baseline, {"initrd": str(baseline_initrd)}), ("goship", boot_goship, {}))
-        rows = []
+        rows = {machine: [] for machine in args.machines}
         for run in range(1, args.runs + 1):
-            for kind, boot, extra in kinds:
-                spec = vm_harness.image_spec(args.image_dir, state_root, vm_harness.scratch_node("bench"), kind,
-                                             virt_type, **options, **extra)
-                rows.append({"kind": kind, "run": run, **run_boot(conn, spec, boot, args)})
-                print(f"{kind} run {run}: {fmt(rows[-1]['hello_s'] or rows[-1]['first_line_s'])} s", file=sys.stderr)
-        report(rows, manifest, {"runs": args.runs, "machine": args.machine, "virt_type": virt_type,
-                                "kernel": options.get("kernel", "vmlinuz"),
-                                "quiet": not args.no_quiet, "memory_mib": args.memory_mib})
+            for machine in args.machines:
+                for kind, boot, extra in kinds:
+                    spec = vm_harness.image_spec(args.image_dir, state_root, vm_harness.scratch_node("bench"), kind,
+                                                 virt_type, machine=machine, **options, **extra)
+                    rows[machine].append({"kind": kind, "run": run, **run_boot(conn, spec, boot, args)})
+                    print(f"{machine} {kind} run {run}: {fmt(rows[machine][-1]['hello_s'] or rows[machine][-1]['first_line_s'])} s",
+                          file=sys.stderr)
+        settings = {"runs": args.runs, "virt_type": virt_type, "kernel": options.get("kernel", "vmlinuz"),
+                    "quiet": not args.no_quiet, "memory_mib": args.memory_mib}
+        results = {}
+        for machine in args.machines:
+            print(f"== machine {machine}")
+            results[machine] = report(rows[machine], manifest, dict(settings, machine=machine))
+        if len(args.machines) > 1:
+            summary = {machine: {key: results[machine][key] for key in ("goship_s", "baseline_s", "ratio")} for machine in args.machines}
+            print(json.dumps({"machines": summary, **settings}, sort_keys=True))
     finally:
         conn.close()
         shutil.rmtree(state_root, ignore_errors=True)

@@ -20,6 +20,9 @@ def parse_args(argv):
     parser.add_argument("--images-dir", metavar="DIR", default="/run/goship/images", help="OCI image layouts by name")
     parser.add_argument("--cgroup-root", metavar="DIR", help="cgroup v2 directory delegated to us (default: no cgroups)")
     parser.add_argument("--config", metavar="PATH", help="initial spec: a cidata ISO (or device) or a goship.json")
+    parser.add_argument("--measurement", metavar="ALG:HEX",
+                        help="declared digest of the initial spec (sha256:<hex> or sha384:<hex>), verified at start "
+                             "where no confidential platform holds one (docs/confidential.md)")
     return parser.parse_args(argv)
 
 
@@ -52,7 +55,8 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     log.set_debug(args.debug)
     from guest_init.supervisor.service import Paths
-    paths = Paths(state_dir=args.state_dir, images_dir=args.images_dir, cgroup_root=args.cgroup_root, config=args.config)
+    paths = Paths(state_dir=args.state_dir, images_dir=args.images_dir, cgroup_root=args.cgroup_root, config=args.config,
+                  measurement=args.measurement)
     init = GuestInit(is_pid1=False, socket_path=args.socket, paths=paths)
     init.boot()
     init.loop.run()

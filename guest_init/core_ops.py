@@ -8,12 +8,14 @@ from guest_init.protocol import ProtocolError
 
 
 class CoreOps:
-    def __init__(self, registry, request_shutdown, status_fields=None):
+    def __init__(self, registry, request_shutdown, status_fields=None, hello_fields=None):
         """request_shutdown(reboot: bool, reason: str) starts the shutdown after the reply is sent;
-        status_fields() -> dict adds to `status` (the supervisor's generation and apps)."""
+        status_fields() -> dict adds to `status` (the supervisor's generation and apps);
+        hello_fields() -> dict adds to `hello` (the boot spec's measurement and policy)."""
         self._registry = registry
         self._request_shutdown = request_shutdown
         self._status_fields = status_fields
+        self._hello_fields = hello_fields
         registry.add("hello", self.hello, protocol_version=Arg(int, required=True))
         registry.add("sync", self.sync)
         registry.add("ping", self.ping)
@@ -25,13 +27,16 @@ class CoreOps:
             raise ProtocolError(
                 protocol.UNSUPPORTED_VERSION,
                 "guest_init speaks protocol version %d, not %d" % (PROTOCOL_VERSION, args["protocol_version"]))
-        return {
+        result = {
             "protocol_version": PROTOCOL_VERSION,
             "guest_init_version": __version__,
             "ops": self._registry.names(),
             "hostname": sysinfo.hostname(),
             "boot_id": sysinfo.boot_id(),
         }
+        if self._hello_fields is not None:
+            result.update(self._hello_fields())
+        return result
 
     @staticmethod
     def sync(args):

@@ -37,7 +37,8 @@ class GuestInit:
         self._paths = paths
         self._cmdline = {}
         self.apps = None  # the SupervisorService, made at boot (PID 1 needs the kernel command line)
-        self._core_ops = CoreOps(self.ops, self.shutdown.start, self._status_fields)
+        self._core_ops = CoreOps(self.ops, self.shutdown.start, self._status_fields, self._hello_fields)
+        self.ops.gate = self._gate
         self.loop.add_signal(signal.SIGTERM, lambda signum: self.shutdown.start(False, "SIGTERM"))
         self.loop.add_signal(signal.SIGINT, lambda signum: self.shutdown.start(False, "SIGINT"))
 
@@ -61,6 +62,14 @@ class GuestInit:
 
     def _status_fields(self):
         return {} if self.apps is None else self.apps.status_fields()
+
+    def _hello_fields(self):
+        return {} if self.apps is None else self.apps.guard.hello_fields()
+
+    def _gate(self, op, args):
+        """The boot policy (guest_init/measured.py) decides before any op runs."""
+        if self.apps is not None:
+            self.apps.guard.check(op, args)
 
     def _boot_machine(self):
         from guest_init import IMPORTED_AT, __version__, pid1

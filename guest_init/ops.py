@@ -21,6 +21,9 @@ class Arg:
 class OpRegistry:
     def __init__(self):
         self._ops = {}
+        # gate(name, args) raises ProtocolError when the op is not allowed now (the boot policy,
+        # guest_init/measured.py); args is None for an op that does not exist.
+        self.gate = None
 
     def add(self, name, handler, **arg_specs):
         """handler(args: dict) -> result dict; raise ProtocolError for an error reply."""
@@ -33,8 +36,13 @@ class OpRegistry:
         try:
             handler, specs = self._ops[name]
         except KeyError:
+            if self.gate is not None:
+                self.gate(name, None)
             raise ProtocolError(protocol.UNKNOWN_OP, "unknown op %r" % name) from None
-        return handler(check_args(name, specs, args))
+        checked = check_args(name, specs, args)
+        if self.gate is not None:
+            self.gate(name, checked)
+        return handler(checked)
 
 
 def check_args(op, specs, args):

@@ -20,6 +20,10 @@ API_MOUNTS = (
 # input device we can read (see powerbutton.py); ext4 is for the state disk (supervisor/disks.py);
 # modprobe skips built-in or loaded ones.
 MODULES = ("virtio_console", "virtio_net", "virtio_rng", "vsock", "vmw_vsock_virtio_transport", "button", "evdev", "ext4")
+# sev-guest gives /dev/sev-guest (the SNP attestation report, guest_init/measured.py); loaded
+# only when the kernel registered its platform device, i.e. in an SEV-SNP guest.
+SNP_GUEST_MODULE = "sev-guest"
+SNP_GUEST_PLATFORM_DEVICE = "/sys/bus/platform/devices/sev-guest"
 MODPROBE_PATHS = ("/usr/sbin/modprobe", "/sbin/modprobe")
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -139,7 +143,8 @@ def spawn_modprobe():
     else:
         log.info("no modprobe found: not loading %s" % " ".join(MODULES))
         return None
-    return spawn([path, "-a", *MODULES])
+    extra = (SNP_GUEST_MODULE,) if os.path.exists(SNP_GUEST_PLATFORM_DEVICE) else ()
+    return spawn([path, "-a", *MODULES, *extra])
 
 
 def spawn(argv):

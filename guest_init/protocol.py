@@ -16,6 +16,9 @@ UNKNOWN_OP = "unknown_op"
 UNSUPPORTED_VERSION = "unsupported_version"
 NOT_READY = "not_ready"
 INTERNAL = "internal"
+POLICY_DENIED = "policy_denied"            # the boot policy forbids the op (guest_init/measured.py)
+MEASUREMENT_FAILED = "measurement_failed"  # the boot spec does not match the measured digest
+UNSUPPORTED = "unsupported"                # the guest cannot do it (e.g. attestation without a platform)
 
 # what LineFramer.feed yields besides complete lines (bytes)
 TOO_LONG = "too_long"

@@ -30,12 +30,16 @@ UNFOLLOWED_PACKAGES = frozenset({
 # Kernel modules stage0 loads to reach the root image (dependencies added from modules.dep),
 # plus virtio_rng: without RDRAND (TCG's default CPU) Python's first start otherwise waits
 # about 1.5 s for the kernel to gather entropy when the VM has a virtio-rng device.
-STAGE0_MODULES = ("virtio_pci", "virtio_blk", "squashfs", "overlay", "virtio_rng")
+# virtio_mmio is the transport of machine type microvm (no PCI): Debian's kernel has no
+# CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES, so the devices come from the ACPI tables QEMU's microvm
+# writes (_HID LNRO0005); on pc/q35 the module loads and finds nothing.
+STAGE0_MODULES = ("virtio_pci", "virtio_mmio", "virtio_blk", "squashfs", "overlay", "virtio_rng")
 # Kernel modules shipped in the root image for guest_init's ``modprobe`` (it loads
-# virtio_rng for early entropy, button + evdev for the ACPI power button).
+# virtio_rng for early entropy, button + evdev for the ACPI power button, sev-guest in an
+# SEV-SNP guest for the attestation report).
 ROOTFS_MODULES = (
-    "virtio_pci", "virtio_console", "virtio_blk", "virtio_net", "virtio_rng", "vsock",
-    "vmw_vsock_virtio_transport", "overlay", "ext4", "isofs", "squashfs", "button", "evdev",
+    "virtio_pci", "virtio_mmio", "virtio_console", "virtio_blk", "virtio_net", "virtio_rng", "vsock",
+    "vmw_vsock_virtio_transport", "overlay", "ext4", "isofs", "squashfs", "button", "evdev", "sev-guest",
 )
 
 # Measured under TCG (docs/image.md): lz4 reads fastest; zstd is ~25 % smaller, slower.

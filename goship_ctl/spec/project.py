@@ -64,9 +64,24 @@ class Placement(Strict):
         return self
 
 
+class BootPolicy(Strict):
+    """guest_init's boot policy (goship.json ``policy``): which ops the host may use after boot.
+    ``locked``: only the measured app set is accepted (a new spec needs a new, re-measured boot).
+    There is no debug op, and no policy enables one (docs/confidential.md)."""
+
+    apply: Literal["allowed", "locked"] = "locked"
+    signal: StrictBool = True
+    logs: StrictBool = True
+    shutdown: StrictBool = True
+
+
 class Confidential(Strict):
     # What goship.core.project_vm can render into <launchSecurity>; a node may report sev-es too.
     type: Literal["sev", "sev-snp", "tdx"]
+    policy: StrictStr | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{1,16}$",
+                                     description="the platform's guest policy as hex (SEV/SNP), e.g. 0x00030000")
+    boot_policy: BootPolicy = Field(default_factory=BootPolicy,
+                                    description="guest_init's boot policy, measured with the boot spec (sev-snp, tdx)")
 
 
 class VmSpec(BaseModel):

@@ -1,18 +1,21 @@
 """The supervisor as guest_init sees it: set-up at boot, ops, status fields, stop at shutdown.
 
 Boot order: (PID 1) mount the state and images disks, then the cgroup tree (guest_init moves
-itself to init.scope), then the initial spec: the config drive's when newer than the
-persisted one, else the persisted one. The Supervisor itself (spec validation, runtimes,
+itself to init.scope), then the boot spec's verification against the measured digest
+(guest_init/measured.py), then the initial spec: the config drive's when newer than the
+persisted one, else the persisted one; only the config drive's when it was measured, none
+when the verification failed. The Supervisor itself (spec validation, runtimes,
 dataclasses, hashlib) is imported only once there is something to supervise, so a VM without
 apps boots as fast as before.
 """
 
 import collections
 
-from guest_init import log
+from guest_init import log, measured
+from guest_init.ops import Arg
 from guest_init.supervisor import cgroups, disks
 from guest_init.supervisor.ops import SupervisorOps
-from guest_init.supervisor.store import SpecStore, find_config_drive, initial_state
+from guest_init.supervisor.store import SpecStore, find_config_drive, initial_state, load_config_document
 
 PID1_STATE_DIR = "/var/lib/goship-guest"
 PID1_IMAGES_DIR = "/run/goship/images"
@@ -22,13 +25,15 @@ IMAGES_DISK_SERIAL = "goship-images"
 RUNTIME_STATE_DIR = "/run/goship-guest"  # runtimes' scratch space when nothing is persisted
 
 # state_dir None: nothing persisted; cgroup_root None: no cgroups (no limits, no cgroup stats);
-# config None: look for a cidata volume (PID 1 only)
-Paths = collections.namedtuple("Paths", "state_dir images_dir cgroup_root config",
-                               defaults=(None, PID1_IMAGES_DIR, None, None))
+# config None: look for a cidata volume (PID 1 only); measurement: a declared digest
+# ("sha256:<hex>") used where no confidential platform holds one
+Paths = collections.namedtuple("Paths", "state_dir images_dir cgroup_root config measurement",
+                               defaults=(None, PID1_IMAGES_DIR, None, None, None))
 
 
 def pid1_paths(cmdline):
-    return Paths(PID1_STATE_DIR, PID1_IMAGES_DIR, PID1_CGROUP_ROOT, cmdline.get("goship.config"))
+    return Paths(PID1_STATE_DIR, PID1_IMAGES_DIR, PID1_CGROUP_ROOT, cmdline.get("goship.config"),
+                 cmdline.get("goship.measurement"))
 
 
 class SupervisorService:
@@ -40,7 +45,9 @@ class SupervisorService:
         self._cgroup_info = {"root": paths.cgroup_root, "controllers": []}
         self._store = SpecStore(paths.state_dir) if paths.state_dir else None
         self._supervisor = None
+        self.guard = measured.BootGuard()  # unmeasured, everything allowed, until start() verifies
         self.ops = SupervisorOps(registry, self.supervisor, lambda: self._supervisor, self._cgroup_info)
+        registry.add("attestation", self.attestation, nonce=Arg(str, required=True))
 
     def supervisor(self):
         """The Supervisor, made on first need."""
@@ -52,7 +59,12 @@ class SupervisorService:
         return self._supervisor
 
     def status_fields(self):
-        return self.ops.status_fields()
+        fields = self.ops.status_fields()
+        fields.update(self.guard.hello_fields())
+        return fields
+
+    def attestation(self, args):
+        return self.guard.attestation(args["nonce"])
 
     def start(self, is_pid1):
         if is_pid1:
@@ -62,9 +74,23 @@ class SupervisorService:
         config = self.paths.config
         if config is None and is_pid1:
             config = find_config_drive()
-        desired, from_config = initial_state(self._store, config)
+        document = load_config_document(config)
+        self.guard = self._verify(document)
+        if self.guard.sealed:
+            log.info("measured boot: %s: %s; starting no app" % (self.guard.state, self.guard.reason))
+            return
+        if self.guard.measured:
+            log.info("measured boot: %s" % self.guard.reason)
+        desired, from_config = initial_state(self._store, config, document, measured=self.guard.measured)
         if desired is not None:
             self.supervisor().apply(desired, persist=from_config)
+
+    def _verify(self, document):
+        try:
+            provider = measured.detect(self.paths.measurement)
+        except ValueError as exc:
+            return measured.BootGuard(measured.INVALID, str(exc))
+        return measured.verify(document, provider)
 
     def _prepare_cgroups(self, is_pid1):
         root = self._cgroup_root

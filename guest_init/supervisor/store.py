@@ -67,8 +67,9 @@ def parse_document(document, where):
         return None
 
 
-def read_config(path):
-    """goship.json from path: an ISO 9660 image or block device, or a plain JSON file."""
+def read_config_document(path):
+    """goship.json from path (an ISO 9660 image or block device, or a plain JSON file) as
+    parsed JSON, or None when there is none or it is not JSON (logged)."""
     with open(path, "rb") as source:
         head = source.read(1)
         if head == b"{":
@@ -78,10 +79,16 @@ def read_config(path):
             if data is None:
                 return None
     try:
-        return parse_document(json.loads(data), path)
+        return json.loads(data)
     except ValueError as exc:
         log.info("ignoring %s: %s" % (path, exc))
         return None
+
+
+def read_config(path):
+    """The DesiredState of goship.json at path, or None."""
+    document = read_config_document(path)
+    return None if document is None else parse_document(document, path)
 
 
 def iso_volume_label(source):
@@ -138,15 +145,32 @@ def find_config_drive(sys_block="/sys/class/block"):
     return None
 
 
-def initial_state(store, config_path):
-    """What to apply at start: the config drive's spec when newer than the persisted one."""
+def load_config_document(config_path):
+    """read_config_document, with a read error logged as no document."""
+    if not config_path:
+        return None
+    try:
+        return read_config_document(config_path)
+    except OSError as exc:
+        log.info("reading the config drive %s failed: %s" % (config_path, exc))
+        return None
+
+
+def initial_state(store, config_path, document=None, measured=False):
+    """What to apply at start: the config drive's spec when newer than the persisted one.
+
+    ``document``: goship.json already read (None: read it from config_path). ``measured``: the
+    document's digest was verified against the platform's, so it is the only boot spec (a
+    persisted spec, which the host could have written to the state disk, is not restored).
+    """
+    if document is None:
+        document = load_config_document(config_path)
+    config = parse_document(document, config_path) if document is not None else None
+    if measured:
+        if config is not None:
+            log.info("initial spec: generation %d from %s (measured)" % (config.generation, config_path))
+        return config, config is not None
     persisted = store.load() if store is not None else None
-    config = None
-    if config_path:
-        try:
-            config = read_config(config_path)
-        except OSError as exc:
-            log.info("reading the config drive %s failed: %s" % (config_path, exc))
     if config is not None and (persisted is None or config.generation > persisted.generation):
         log.info("initial spec: generation %d from %s" % (config.generation, config_path))
         return config, True

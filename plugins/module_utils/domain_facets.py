@@ -14,6 +14,7 @@ because libvirt chooses it.
 
 from __future__ import annotations
 
+import base64
 import xml.etree.ElementTree as ET
 
 from ansible_collections.goship.core.plugins.module_utils.domain_xml import GOSHIP_XMLNS, QEMU_XMLNS, format_cpuset, parse_cpuset
@@ -103,7 +104,18 @@ def _launch_security(root):
         value = _text(sec, name)
         if value is not None:
             parts.append('%s=%s' % (name, int(value, 0)))
+    for name in ('hostData', 'mrConfigId'):  # the measured configuration, compared as bytes (base64 varies in padding/wrapping)
+        value = _text(sec, name)
+        if value is not None:
+            parts.append('%s=%s' % (name, _base64_hex(value)))
     return ' '.join(parts)
+
+
+def _base64_hex(text):
+    try:
+        return base64.b64decode(''.join(text.split()), validate=True).hex()
+    except (ValueError, TypeError):
+        return text
 
 
 def mac_addresses(xml_text, nic_type='network'):

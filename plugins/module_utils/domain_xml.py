@@ -27,10 +27,16 @@ Choices, measured with libvirt 9.0 / QEMU 7.2 under TCG (figures in docs/benchma
   nothing listens). The MAC of such a NIC is derived from the domain name, so it is stable.
 * Confidential profiles render what libvirt documents for ``<launchSecurity>``; libvirt 9.0
   knows ``sev`` only (``sev-snp`` since 10.5, ``tdx`` since 11.x), see docs/primitives.md.
+  The measured configuration (the digest of guest_init's boot spec) is ``<hostData>`` (sev-snp,
+  base64 of 32 bytes) or ``<mrConfigId>`` (tdx, base64 of 48 bytes), see docs/confidential.md.
+* Machine ``microvm`` has no PCI bus: every virtio device gets ``<address type='virtio-mmio'/>``
+  (QEMU's ``virtio-*-device``), which the guest finds through the ACPI tables microvm writes
+  (``<acpi/>`` stays on), so the image's stage0 loads virtio_mmio. No UEFI, no e1000.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -63,6 +69,9 @@ NIC_MODELS = {'virtio': 'virtio-net-pci', 'e1000': 'e1000'}
 USER_NIC_FIRST_SLOT = 0x18
 MAX_USER_NICS = 4
 CONFIDENTIAL_TYPES = ('sev', 'sev-snp', 'tdx')
+# Where each type measures the boot spec's digest, and its size: SNP HOST_DATA, TDX MRCONFIGID.
+CONFIG_DIGEST_FIELDS = {'sev-snp': ('hostData', 'sha256', 32), 'tdx': ('mrConfigId', 'sha384', 48)}
+MICROVM_NIC_MODELS = {'virtio': 'virtio-net-device'}
 DISK_CACHES = ('none', 'writeback', 'writethrough', 'directsync', 'unsafe', 'default')
 
 
@@ -97,6 +106,10 @@ def format_cpuset(cpus):
         else:
             ranges.append([cpu, cpu])
     return ','.join(str(low) if low == high else '%d-%d' % (low, high) for low, high in ranges)
+
+
+def is_microvm(machine):
+    return machine == 'microvm' or machine.startswith('microvm-')
 
 
 def stable_mac(domain, index):
@@ -220,6 +233,15 @@ class LaunchSecurity:
     policy: str | None = None
     cbitpos: int | None = None
     reduced_phys_bits: int | None = None
+    # digest of guest_init's boot spec (goship.json): SHA-256 for sev-snp, SHA-384 for tdx
+    config_digest: bytes | None = None
+
+    @property
+    def config_digest_element(self):
+        """(element name, base64 text) of the measured configuration, or None."""
+        if self.config_digest is None:
+            return None
+        return CONFIG_DIGEST_FIELDS[self.type][0], base64.b64encode(self.config_digest).decode('ascii')
 
 
 @dataclass(frozen=True)
@@ -264,7 +286,15 @@ class DomainSpec:
     firmware: Firmware | None = None
     volumes: tuple = ()
     launch_security: LaunchSecurity | None = None
+    # microvm under TCG: the host's TSC kHz as tsc_early_khz= (host_facts.tsc_khz), because
+    # microvm has no HPET or PM timer to calibrate the TSC against when the PIT is too noisy
+    tsc_khz: int | None = None
     name: str = field(init=False)
+
+    @property
+    def microvm(self):
+        """QEMU's microvm: virtio-mmio instead of PCI."""
+        return is_microvm(self.machine)
 
     def __post_init__(self):
         object.__setattr__(self, 'name', domain_name(self.node, self.project))
@@ -323,8 +353,34 @@ def _check_primitives(spec):
             raise DomainSpecError('nics[%d]: at most %d user NICs' % (index, MAX_USER_NICS))
         if nic.type == 'user' and nic.mac is None:
             raise DomainSpecError('nics[%d].mac: a user NIC is rendered with a MAC (see stable_mac)' % index)
-    if spec.launch_security is not None and spec.launch_security.type not in CONFIDENTIAL_TYPES:
+    security = spec.launch_security
+    if security is not None and security.type not in CONFIDENTIAL_TYPES:
         raise DomainSpecError('confidential.type must be one of %s' % ', '.join(CONFIDENTIAL_TYPES))
+    if security is not None and security.config_digest is not None:
+        if security.type not in CONFIG_DIGEST_FIELDS:
+            raise DomainSpecError('confidential.config_digest: %s has no field that measures host-provided data '
+                                  '(sev-snp host data, tdx mrConfigId)' % security.type)
+        size = CONFIG_DIGEST_FIELDS[security.type][2]
+        if len(security.config_digest) != size:
+            raise DomainSpecError('confidential.config_digest: %s takes %d bytes (%s), not %d'
+                                  % (security.type, size, CONFIG_DIGEST_FIELDS[security.type][1], len(security.config_digest)))
+    _check_microvm(spec)
+
+
+def _check_microvm(spec):
+    if not spec.microvm:
+        return
+    if spec.firmware is not None:
+        raise DomainSpecError('firmware: microvm boots with qboot (bios) only, not uefi')
+    if spec.tsc_khz is not None and not 1000 <= spec.tsc_khz <= 100000000:
+        raise DomainSpecError('tsc_khz: %r is not a TSC frequency in kHz' % spec.tsc_khz)
+    if spec.launch_security is not None:
+        raise DomainSpecError('confidential: needs machine q35, not microvm')
+    if not spec.kernel:
+        raise DomainSpecError('machine: microvm boots the image kernel directly (no boot.disk_image)')
+    for index, nic in enumerate(spec.nics):
+        if nic.model not in MICROVM_NIC_MODELS:
+            raise DomainSpecError('nics[%d].model: microvm has no PCI bus, only virtio (virtio-mmio) NICs' % index)
 
 
 def user_netdev_args(spec):
@@ -334,8 +390,11 @@ def user_netdev_args(spec):
         netdev = ['user', 'id=gsnet%d' % index]
         netdev.extend('hostfwd=%s:%s:%d-:%d' % (fwd.protocol, fwd.host_address, fwd.host_port, fwd.guest_port)
                       for fwd in nic.port_forwards)
-        device = [NIC_MODELS[nic.model], 'netdev=gsnet%d' % index, 'mac=%s' % nic.mac,
-                  'addr=0x%x' % (USER_NIC_FIRST_SLOT + index)]
+        if spec.microvm:  # virtio-mmio: no PCI slot to fix
+            device = [MICROVM_NIC_MODELS[nic.model], 'netdev=gsnet%d' % index, 'mac=%s' % nic.mac]
+        else:
+            device = [NIC_MODELS[nic.model], 'netdev=gsnet%d' % index, 'mac=%s' % nic.mac,
+                      'addr=0x%x' % (USER_NIC_FIRST_SLOT + index)]
         if spec.launch_security is not None and nic.model == 'virtio':
             device.extend(['iommu_platform=on', 'disable-legacy=on'])
         args.extend(['-netdev', ','.join(netdev), '-device', ','.join(device)])
@@ -348,6 +407,8 @@ def kernel_cmdline(spec):
     if spec.quiet:
         args.append('quiet')
     args.append('goship.hostname=%s' % spec.hostname)
+    if spec.tsc_khz:
+        args.append('tsc_early_khz=%d' % spec.tsc_khz)
     args.extend(spec.kernel_args)
     return ' '.join(args)
 
@@ -450,6 +511,9 @@ DOMAIN_TEMPLATE = """\
 {% if disk.readonly %}
       <readonly/>
 {% endif %}
+{% if spec.microvm %}
+      <address type='virtio-mmio'/>
+{% endif %}
     </disk>
 {% endfor %}
 {% for disk in spec.volumes %}
@@ -458,12 +522,18 @@ DOMAIN_TEMPLATE = """\
       <source pool='{{ disk.pool }}' volume='{{ disk.volume }}'/>
       <target dev='{{ disk.target }}' bus='virtio'/>
       <serial>{{ disk.serial }}</serial>
+{% if spec.microvm %}
+      <address type='virtio-mmio'/>
+{% endif %}
     </disk>
 {% endfor %}
     <controller type='usb' model='none'/>
     <controller type='virtio-serial' index='0'>
 {% if spec.launch_security %}
       <driver iommu='on'/>
+{% endif %}
+{% if spec.microvm %}
+      <address type='virtio-mmio'/>
 {% endif %}
     </controller>
 {% for nic in spec.nics if nic.type == 'network' %}
@@ -475,6 +545,9 @@ DOMAIN_TEMPLATE = """\
       <model type='{{ nic.model }}'/>
 {% if spec.launch_security and nic.model == 'virtio' %}
       <driver iommu='on'/>
+{% endif %}
+{% if spec.microvm %}
+      <address type='virtio-mmio'/>
 {% endif %}
     </interface>
 {% endfor %}
@@ -492,12 +565,18 @@ DOMAIN_TEMPLATE = """\
 {% if spec.launch_security %}
       <driver iommu='on'/>
 {% endif %}
+{% if spec.microvm %}
+      <address type='virtio-mmio'/>
+{% endif %}
     </rng>
 {% endif %}
 {% if spec.memballoon %}
     <memballoon model='virtio'>
 {% if spec.launch_security %}
       <driver iommu='on'/>
+{% endif %}
+{% if spec.microvm %}
+      <address type='virtio-mmio'/>
 {% endif %}
     </memballoon>
 {% else %}
@@ -513,6 +592,9 @@ DOMAIN_TEMPLATE = """\
 {% endif %}
 {% if sec.policy %}
     <policy>{{ sec.policy }}</policy>
+{% endif %}
+{% if sec.config_digest_element %}
+    <{{ sec.config_digest_element[0] }}>{{ sec.config_digest_element[1] }}</{{ sec.config_digest_element[0] }}>
 {% endif %}
   </launchSecurity>
 {% endif %}

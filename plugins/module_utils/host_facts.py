@@ -162,3 +162,25 @@ def virtualization_facts(root='/'):
             'tdx': _flag(param('tdx')) if module == 'kvm_intel' else False,
         },
     }
+
+
+def tsc_khz(root='/'):
+    """The host's TSC frequency in kHz, when /proc/cpuinfo states it reliably: an invariant TSC
+    (``constant_tsc`` and ``nonstop_tsc``) and a ``cpu MHz`` that does not move (no cpufreq driver,
+    no APERF/MPERF sampling), so it is the kernel's calibrated ``cpu_khz``; rounded to whole MHz
+    so that the kernel command line (a compared facet) stays the same. None otherwise.
+
+    Under TCG a guest's TSC counts at the host's rate (measured: 2596.139 MHz in the guest,
+    2596.150 on the host). Machine ``microvm`` has no HPET and no ACPI PM timer, so a guest
+    kernel whose quick PIT calibration fails on a busy host has no reference left and hangs;
+    ``tsc_early_khz=`` on its command line skips the calibration (docs/primitives.md).
+    """
+    cpuinfo = _read(root, '/proc/cpuinfo', '')
+    flags_line = re.search(r'^flags\s*:(.*)$', cpuinfo, re.M)
+    flags = set(flags_line.group(1).split()) if flags_line else set()
+    mhz = re.search(r'^cpu MHz\s*:\s*([0-9.]+)$', cpuinfo, re.M)
+    if mhz is None or not {'constant_tsc', 'nonstop_tsc'} <= flags:
+        return None
+    if 'aperfmperf' in flags or os.path.isdir(os.path.join(root, 'sys/devices/system/cpu/cpu0/cpufreq')):
+        return None
+    return int(round(float(mhz.group(1)))) * 1000

@@ -13,6 +13,11 @@ The seed serves two kinds of guest:
 
 All documents are written as canonical JSON (sorted keys), which is also valid YAML, so equal
 input always gives byte-equal files and an unchanged seed is never rewritten.
+
+``goship.json`` is also the *measured configuration* of a confidential VM: its digest over
+"GoShip canonical JSON v1" (``measured_canonical_json``; guest_init/measured.py computes the
+same bytes from the file it reads) goes into SEV-SNP host data (SHA-256) or TDX mrConfigId
+(SHA-384), see docs/confidential.md.
 """
 
 from __future__ import annotations
@@ -49,6 +54,27 @@ _ISO_NAMES = {
 
 def _canonical_json(data):
     return (json.dumps(data, indent=2, sort_keys=True) + '\n').encode('utf-8')
+
+
+MEASUREMENT_FORM = 'goship-canonical-json-v1'
+MEASUREMENT_ALGORITHMS = ('sha256', 'sha384')
+
+
+def measured_canonical_json(document):
+    """The bytes hashed for the measured configuration: sorted keys, no whitespace, ASCII only
+    (non-ASCII as \\uXXXX), NaN refused. Same definition as guest_init/measured.py."""
+    return json.dumps(document, sort_keys=True, separators=(',', ':'), ensure_ascii=True, allow_nan=False).encode('ascii')
+
+
+def measured_digests(goship):
+    """``{form, sha256, sha384}`` (hex) of goship.json as the guest will read it: the document
+    goes through the JSON file first, so what is hashed is exactly what guest_init parses."""
+    as_read = json.loads(_canonical_json(goship).decode('utf-8'))
+    data = measured_canonical_json(as_read)
+    result = {'form': MEASUREMENT_FORM}
+    for algorithm in MEASUREMENT_ALGORITHMS:
+        result[algorithm] = hashlib.new(algorithm, data).hexdigest()
+    return result
 
 
 def guest_init_service_unit():

@@ -17,7 +17,7 @@ import os
 import re
 
 from ansible_collections.goship.core.plugins.module_utils.domain_xml import (
-    CpuPinning, DomainSpecError, Firmware, LaunchSecurity, MemoryBacking, Nic, PortForward, VolumeDisk,
+    CONFIG_DIGEST_FIELDS, CpuPinning, DomainSpecError, Firmware, LaunchSecurity, MemoryBacking, Nic, PortForward, VolumeDisk,
     format_cpuset, parse_cpuset, stable_mac)
 
 # Debian's ovmf package: 4 MiB flash images first (the 2 MiB ones are legacy).
@@ -31,6 +31,7 @@ DEFAULT_POLICY = {'sev': '0x0033', 'sev-snp': '0x00030000'}
 NETWORK_NAME = re.compile(r'^[A-Za-z0-9_.-]{1,64}\Z')
 DATA_DISK_NAME = re.compile(r'^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?\Z')
 MAC = re.compile(r'^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}\Z')
+CONFIG_DIGEST = re.compile(r'^(sha256|sha384):([0-9a-f]+)\Z')
 
 
 def _host_cpus(option, cpuset, online):
@@ -226,9 +227,28 @@ def confidential(option, machine, firmware_kind, sysfs, domcaps):
     if firmware_kind != 'uefi':
         raise DomainSpecError('confidential.type: %s needs firmware uefi (OVMF)' % kind)
     policy = option.get('policy') or DEFAULT_POLICY.get(kind)
-    if policy is not None and not re.match(r'^0x[0-9a-fA-F]{1,16}$', policy):
+    if policy is not None and not re.match(r'^0x[0-9a-fA-F]{1,16}\Z', policy):
         raise DomainSpecError('confidential.policy: %r is not a hex number like 0x0033' % policy)
     sev = domcaps['sev'] if domcaps is not None else {'cbitpos': None, 'reduced_phys_bits': None}
     return LaunchSecurity(type=kind, policy=policy,
                           cbitpos=sev['cbitpos'] if kind != 'tdx' else None,
-                          reduced_phys_bits=sev['reduced_phys_bits'] if kind != 'tdx' else None)
+                          reduced_phys_bits=sev['reduced_phys_bits'] if kind != 'tdx' else None,
+                          config_digest=config_digest(kind, option.get('config_digest')))
+
+
+def config_digest(kind, text):
+    """``sha256:<hex>`` (sev-snp host data) or ``sha384:<hex>`` (tdx mrConfigId) -> bytes, or None.
+
+    The digest of guest_init's boot spec (``goship.json`` in GoShip canonical JSON v1, as
+    goship.core.cloud_init_seed returns it in ``measurement``); see docs/confidential.md.
+    """
+    if text is None:
+        return None
+    if kind not in CONFIG_DIGEST_FIELDS:
+        raise DomainSpecError('confidential.config_digest: %s measures no host-provided data; use sev-snp or tdx' % kind)
+    element, algorithm, size = CONFIG_DIGEST_FIELDS[kind]
+    match = CONFIG_DIGEST.match(text.lower())
+    if not match or match.group(1) != algorithm or len(match.group(2)) != 2 * size:
+        raise DomainSpecError('confidential.config_digest: %s takes %s:<%d hex digits> (its %s), not %r'
+                              % (kind, algorithm, 2 * size, element, text))
+    return bytes.fromhex(match.group(2))

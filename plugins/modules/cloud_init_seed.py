@@ -116,6 +116,14 @@ files:
   returned: always
   type: dict
   sample: {"meta-data": {"size": 72, "sha256": "5d41402abc4b2a76b9719d911017c592..."}}
+measurement:
+  description:
+    - Digests of O(goship) in GoShip canonical JSON v1, the measured configuration of a confidential VM
+      (C(sha256) for SEV-SNP host data, C(sha384) for TDX mrConfigId; see docs/confidential.md).
+    - Pass one to M(goship.core.project_vm) as C(confidential.config_digest), for example C(sha256:<hex>).
+  returned: when O(goship) is set and O(state=present)
+  type: dict
+  sample: {"form": "goship-canonical-json-v1", "sha256": "9f86d081884c7d65...", "sha384": "768412320f7b0aa5..."}
 '''
 
 import hashlib
@@ -202,6 +210,11 @@ def main():
 
     content_changed = current != desired if desired is not None else os.path.exists(path)
     result = dict(path=path, files=file_summary(desired or {}), changed=content_changed)
+    if desired is not None and params['goship'] is not None:
+        try:
+            result['measurement'] = nocloud_seed.measured_digests(params['goship'])
+        except ValueError as exc:
+            module.fail_json(msg='goship: has no canonical JSON form to measure: %s' % exc)
     if module._diff:
         result['diff'] = dict(
             before_header=path, after_header=path,

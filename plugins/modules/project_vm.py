@@ -101,7 +101,11 @@ options:
         type: int
         default: 1
   machine:
-    description: QEMU machine type or alias (C(pc), C(q35), a versioned type).
+    description:
+      - QEMU machine type or alias (C(pc), C(q35), a versioned type, C(microvm)).
+      - C(microvm) has no PCI bus; its virtio devices are virtio-mmio, found by the guest through ACPI. It boots the
+        image kernel directly, with bios (qboot) firmware and virtio NICs only. Under TCG the kernel gets the host's TSC
+        frequency (C(tsc_early_khz=)), because microvm has no timer to calibrate it against (docs/primitives.md).
     type: str
     default: pc
   virt_type:
@@ -297,6 +301,15 @@ options:
       policy:
         description: Guest policy as hex (defaults C(0x0033) for sev, C(0x00030000) for sev-snp).
         type: str
+      config_digest:
+        description:
+          - The measured configuration, the digest of guest_init's boot spec (C(goship.json) of the seed) as
+            M(goship.core.cloud_init_seed) returns it in RV(goship.core.cloud_init_seed#module:measurement).
+          - C(sha256:<64 hex digits>) for sev-snp, rendered as C(<hostData>) (base64 of 32 bytes, the attestation
+            report's HOST_DATA); C(sha384:<96 hex digits>) for tdx, rendered as C(<mrConfigId>) (base64 of 48 bytes,
+            the TD report's MRCONFIGID). Refused for sev, which measures no host data.
+          - guest_init compares it with the spec it boots and starts no app on a mismatch (docs/confidential.md).
+        type: str
   restart_on_change:
     description: Restart a running VM whose definition changed in a way that needs a restart.
     type: bool
@@ -349,13 +362,21 @@ EXAMPLES = r'''
     data_disks:
       - {name: db, size_gib: 4, cache: none}
 
-- name: An SEV-SNP guest (refused on hosts without SEV-SNP)
+- name: An SEV-SNP guest (refused on hosts without SEV-SNP) whose boot spec is measured in host data
   goship.core.project_vm:
     project: vault
     node: node1
     machine: q35
     firmware: uefi
-    confidential: {type: sev-snp}
+    confidential:
+      type: sev-snp
+      config_digest: "sha256:{{ seed.measurement.sha256 }}"
+
+- name: A microvm (virtio-mmio, no PCI) for the fastest boot
+  goship.core.project_vm:
+    project: alpha
+    node: node1
+    machine: microvm
 
 - name: Remove the VM and everything GoShip kept for it, data volumes included
   goship.core.project_vm:
@@ -509,6 +530,7 @@ def build_spec(module, root, virt_type, existing_macs=(), domcaps=None):
             firmware=vm_primitives.firmware(params['firmware'], paths.directory),
             volumes=vm_primitives.data_disks(params['data_disks'], name, params['node'], len(disks)),
             launch_security=confidential,
+            tsc_khz=host_facts.tsc_khz() if domain_xml.is_microvm(params['machine']) and virt_type == 'qemu' else None,
         )
     except domain_xml.DomainSpecError as exc:
         module.fail_json(msg=str(exc))
@@ -798,7 +820,8 @@ def main():
             pool=dict(type='str'))),
         delete_data=dict(type='bool', default=False),
         confidential=dict(type='dict', options=dict(
-            type=dict(type='str', choices=list(domain_xml.CONFIDENTIAL_TYPES), required=True), policy=dict(type='str'))),
+            type=dict(type='str', choices=list(domain_xml.CONFIDENTIAL_TYPES), required=True), policy=dict(type='str'),
+            config_digest=dict(type='str'))),
         restart_on_change=dict(type='bool', default=False),
         shutdown_timeout=dict(type='int', default=60),
         wait_for_guest=dict(type='bool', default=False),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import libvirt
 
-from ansible_collections.goship.core.plugins.module_utils import domain_xml
+from ansible_collections.goship.core.plugins.module_utils import domain_xml, host_facts
 from ansible_collections.goship.core.plugins.module_utils.guest_channel import GuestChannel, GuestChannelError
 
 LIBVIRT_URI = "qemu:///system"
@@ -37,10 +37,12 @@ def image_spec(image_dir: Path, state_root: str, node: str, project: str, virt_t
     name = domain_xml.domain_name(node, project)
     options.setdefault("initrd", str(image_dir / "initrd.img"))
     options.setdefault("kernel", str(image_dir / "vmlinuz"))
+    if domain_xml.is_microvm(options.get("machine", "pc")) and virt_type == "qemu":
+        options.setdefault("tsc_khz", host_facts.tsc_khz())  # as project_vm does (docs/primitives.md)
+    options.setdefault("disks", (domain_xml.Disk(source=str(image_dir / "rootfs.squashfs")),))
     return domain_xml.DomainSpec(
         node=node, project=project, generation=1, virt_type=virt_type,
-        paths=domain_xml.VmPaths.for_domain(state_root, name),
-        disks=(domain_xml.Disk(source=str(image_dir / "rootfs.squashfs")),), **options)
+        paths=domain_xml.VmPaths.for_domain(state_root, name), **options)
 
 
 class ScratchVm:

@@ -160,3 +160,31 @@ def test_launch_security_facet_reads_hex_policies():
     sev = "<domain><launchSecurity type='sev'><cbitpos>51</cbitpos><reducedPhysBits>1</reducedPhysBits><policy>0x0033</policy></launchSecurity></domain>"
     assert domain_facets.facets(sev)["launch_security"] == "sev cbitpos=51 reducedPhysBits=1 policy=51"
     assert domain_facets.facets(sev.replace("0x0033", "0x33"))["launch_security"] == domain_facets.facets(sev)["launch_security"]
+
+
+def test_measured_configuration_is_compared_as_bytes():
+    """hostData/mrConfigId are base64: libvirt may re-wrap or re-pad them; the bytes are what count."""
+    def with_host_data(text):
+        return DESIRED.replace("</domain>", "<launchSecurity type='sev-snp'><policy>0x30000</policy>"
+                                            "<hostData>%s</hostData></launchSecurity></domain>" % text)
+    same, other = "q83vAA" + "A" * 37 + "=", "AAAAAA" + "A" * 37 + "="
+    assert domain_facets.facets(with_host_data(same))["launch_security"] == \
+        domain_facets.facets(with_host_data(same[:20] + "\n  " + same[20:]))["launch_security"]
+    tracker = DifferenceTracker()
+    domain_facets.compare(tracker, with_host_data(other), with_host_data(same))
+    assert tracker.names == ["launch_security"]
+
+
+def test_microvm_domain_compares_equal_to_what_libvirt_keeps():
+    """libvirt 9.0's inactive XML of a rendered microvm domain (measured: it adds the isa-serial
+    target, ps2 inputs and an audio device, and keeps the virtio-mmio addresses): no difference."""
+    spec = DomainSpec(node="n1", project="alpha", generation=3, kernel="/img/vmlinuz", initrd="/img/initrd.img",
+                      paths=VmPaths.for_domain("/s", "goship-n1-alpha"), disks=(Disk(source="/img/rootfs.squashfs"),),
+                      machine="microvm", tsc_khz=2596000)
+    desired = domain_xml.render(spec)
+    actual = desired.replace("<target port='0'/>", "<target type='isa-serial' port='0'><model name='isa-serial'/></target>") \
+        .replace("<memballoon model='none'/>", "<input type='mouse' bus='ps2'/><input type='keyboard' bus='ps2'/>"
+                                               "<audio id='1' type='none'/><memballoon model='none'/>")
+    tracker = DifferenceTracker()
+    domain_facets.compare(tracker, desired, actual, {})
+    assert not tracker.has_differences, tracker.differences()

@@ -1,5 +1,7 @@
 """Domain XML rendering: structure, escaping, validation of parameters, libvirt's schema."""
 
+import base64
+import hashlib
 import os
 import shutil
 import socket
@@ -272,7 +274,8 @@ def test_sev_snp_and_tdx_validate_where_the_schema_knows_them(tmp_path, kind):
     """libvirt 9.0's domaincommon.rng knows launchSecurity sev and s390-pv only (measured): there
     the rendered document must be rejected for exactly that reason, elsewhere it must validate."""
     security = domain_xml.LaunchSecurity(type=kind, policy="0x00030000" if kind == "sev-snp" else None,
-                                         cbitpos=51 if kind == "sev-snp" else None, reduced_phys_bits=1 if kind == "sev-snp" else None)
+                                         cbitpos=51 if kind == "sev-snp" else None, reduced_phys_bits=1 if kind == "sev-snp" else None,
+                                         config_digest=SNP_DIGEST if kind == "sev-snp" else TDX_DIGEST)
     path = tmp_path / "domain.xml"
     path.write_text(domain_xml.render(make_spec(**{**PRIMITIVES, "machine": "q35", "launch_security": security})))
     check = subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True, text=True, timeout=60, check=False)
@@ -282,3 +285,83 @@ def test_sev_snp_and_tdx_validate_where_the_schema_knows_them(tmp_path, kind):
     assert (check.returncode == 0) == known, check.stdout + check.stderr
     if not known:
         assert "launchSecurity" in check.stdout + check.stderr
+
+
+# The measured configuration: the digest of guest_init's boot spec (docs/confidential.md).
+SNP_DIGEST = hashlib.sha256(b"boot spec").digest()
+TDX_DIGEST = hashlib.sha384(b"boot spec").digest()
+SNP_MEASURED_EXPECTED = """<launchSecurity type='sev-snp'>
+    <cbitpos>51</cbitpos>
+    <reducedPhysBits>1</reducedPhysBits>
+    <policy>0x00030000</policy>
+    <hostData>%s</hostData>
+  </launchSecurity>""" % base64.b64encode(SNP_DIGEST).decode()
+TDX_MEASURED_EXPECTED = """<launchSecurity type='tdx'>
+    <mrConfigId>%s</mrConfigId>
+  </launchSecurity>""" % base64.b64encode(TDX_DIGEST).decode()
+
+
+@pytest.mark.parametrize("security, expected", [
+    (domain_xml.LaunchSecurity(type="sev-snp", policy="0x00030000", cbitpos=51, reduced_phys_bits=1, config_digest=SNP_DIGEST),
+     SNP_MEASURED_EXPECTED),
+    (domain_xml.LaunchSecurity(type="tdx", config_digest=TDX_DIGEST), TDX_MEASURED_EXPECTED),
+])
+def test_measured_configuration_renders_host_data_and_mr_config_id(security, expected):
+    text = domain_xml.render(make_spec(machine="q35", launch_security=security, firmware=PRIMITIVES["firmware"],
+                                       memory_backing=domain_xml.MemoryBacking(locked=True, hard_limit_mib=1536)))
+    assert expected in text
+    element = ET.fromstring(text).find("launchSecurity/hostData" if security.type == "sev-snp" else "launchSecurity/mrConfigId")
+    assert len(base64.b64decode(element.text)) == (32 if security.type == "sev-snp" else 48)
+
+
+def test_measured_configuration_refusals():
+    for kind, digest, message in (("sev-snp", TDX_DIGEST, "sev-snp takes 32 bytes"), ("tdx", SNP_DIGEST, "tdx takes 48 bytes"),
+                                  ("sev", SNP_DIGEST, "sev has no field")):
+        with pytest.raises(DomainSpecError, match=message):
+            make_spec(machine="q35", launch_security=domain_xml.LaunchSecurity(type=kind, config_digest=digest))
+
+
+MICROVM = dict(machine="microvm", tsc_khz=2596000, memballoon=True,
+               nics=(domain_xml.Nic(type="user", mac="52:54:00:4d:da:4f", port_forwards=(domain_xml.PortForward(18080, 8080),)),
+                     domain_xml.Nic(type="network", network="default")),
+               disks=(Disk(source="/img/rootfs.squashfs"), Disk(source="/s/seed.iso", target="vdb", serial="goship-seed")),
+               volumes=(domain_xml.VolumeDisk(pool="goship-n1", volume="goship-n1-alpha-db.qcow2", target="vdc", serial="data-db"),))
+
+
+def test_microvm_puts_every_virtio_device_on_virtio_mmio():
+    root = parse(make_spec(**MICROVM))
+    assert root.find("os/type").get("machine") == "microvm"
+    assert root.find("features/acpi") is not None  # the guest finds the virtio-mmio devices in ACPI
+    devices = ["disk", "disk", "disk", "controller[@type='virtio-serial']", "interface", "rng", "memballoon"]
+    found = root.findall("devices/disk") + root.findall("devices/controller[@type='virtio-serial']") + \
+        root.findall("devices/interface") + root.findall("devices/rng") + root.findall("devices/memballoon")
+    assert len(found) == len(devices)
+    for element in found:
+        assert element.find("address").attrib == {"type": "virtio-mmio"}, ET.tostring(element)
+    assert not root.findall("devices/controller[@type='pci']")
+    args = [arg.get("value") for arg in root.findall("qemu:commandline/qemu:arg", QEMU_NS)]
+    assert args[3] == "virtio-net-device,netdev=gsnet0,mac=52:54:00:4d:da:4f"  # no PCI slot
+    assert "tsc_early_khz=2596000" in root.findtext("os/cmdline").split()
+    on_pc = dict(MICROVM)
+    on_pc.update(machine="pc", tsc_khz=None)
+    pc = parse(make_spec(**on_pc))
+    assert not pc.findall("devices//address") and "tsc_early_khz" not in pc.findtext("os/cmdline")
+
+
+def test_microvm_refusals():
+    with pytest.raises(DomainSpecError, match=r"nics\[0\].model: microvm has no PCI bus"):
+        make_spec(machine="microvm", nics=(domain_xml.Nic(type="user", model="e1000", mac="52:54:00:4d:da:4f"),))
+    with pytest.raises(DomainSpecError, match="firmware: microvm"):
+        make_spec(machine="microvm", firmware=PRIMITIVES["firmware"])
+    with pytest.raises(DomainSpecError, match="boot.disk_image"):
+        make_spec(machine="microvm", kernel="", initrd="")
+    with pytest.raises(DomainSpecError, match="tsc_khz"):
+        make_spec(machine="microvm", tsc_khz=5)
+
+
+@pytest.mark.skipif(shutil.which("virt-xml-validate") is None, reason="needs virt-xml-validate (libvirt-clients)")
+def test_libvirt_schema_accepts_microvm(tmp_path):
+    path = tmp_path / "domain.xml"
+    path.write_text(domain_xml.render(make_spec(**MICROVM)))
+    check = subprocess.run(["virt-xml-validate", str(path), "domain"], capture_output=True, text=True, timeout=60, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr

@@ -54,7 +54,8 @@ def test_ping(channel):
 def test_status_fields(channel, guest):
     status = channel.request("status")
     assert set(status) == {"uptime_s", "rss_kib", "kernel", "protocol_version", "hostname", "pid", "generation", "apps",
-                           "converged", "cgroup", "guest"}
+                           "converged", "cgroup", "guest", "measurement", "policy"}
+    assert status["measurement"]["state"] == "unmeasured" and status["policy"]["apply"] == "allowed"
     assert status["pid"] == guest.proc.pid
     assert status["kernel"] == os.uname().release
     assert status["protocol_version"] == 1

@@ -99,3 +99,18 @@ def test_machine_types_and_goship_domains():
         "name": "goship-n1-alpha", "project": "alpha", "node": "n1", "generation": 4, "vcpus": 2, "memory_mib": 512}
     assert libvirt_host.parse_goship_domain("<domain><name>other</name></domain>") is None
     assert libvirt_host.decode_version(9000000) == "9.0.0" and libvirt_host.decode_version(7002022) == "7.2.22"
+
+
+def test_tsc_khz_only_where_cpuinfo_states_it(tmp_path):
+    proc = tmp_path / "proc"
+    proc.mkdir(exist_ok=True)
+    flags = "fpu tsc constant_tsc nonstop_tsc tsc_known_freq hypervisor"
+    (proc / "cpuinfo").write_text("processor\t: 0\ncpu MHz\t\t: 2596.150\nflags\t\t: %s\n" % flags)
+    assert host_facts.tsc_khz(str(tmp_path)) == 2596000  # whole MHz: a stable kernel command line
+    (proc / "cpuinfo").write_text("processor\t: 0\ncpu MHz\t\t: 2596.150\nflags\t\t: %s aperfmperf\n" % flags)
+    assert host_facts.tsc_khz(str(tmp_path)) is None  # cpu MHz is a sampled current frequency
+    (proc / "cpuinfo").write_text("processor\t: 0\ncpu MHz\t\t: 2596.150\nflags\t\t: fpu tsc\n")
+    assert host_facts.tsc_khz(str(tmp_path)) is None  # no invariant TSC
+    (proc / "cpuinfo").write_text("processor\t: 0\ncpu MHz\t\t: 2596.150\nflags\t\t: %s\n" % flags)
+    (tmp_path / "sys/devices/system/cpu/cpu0/cpufreq").mkdir(parents=True)
+    assert host_facts.tsc_khz(str(tmp_path)) is None  # a cpufreq driver moves cpu MHz

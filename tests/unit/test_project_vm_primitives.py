@@ -126,3 +126,20 @@ def test_confidential_takes_cbitpos_from_domain_capabilities():
                           dict(DOMCAPS_NONE, tdx={"supported": True}))
     assert (tdx.type, tdx.policy, tdx.cbitpos) == ("tdx", None, None)
     assert vp.confidential(None, "pc", "bios", NO_CONFIDENTIAL, None) is None
+
+
+def test_confidential_config_digest_is_checked_against_the_type():
+    snp_host, tdx_host = dict(NO_CONFIDENTIAL, sev_snp=True), dict(NO_CONFIDENTIAL, tdx=True)
+    snp_caps, tdx_caps = DOMCAPS_SEV, dict(DOMCAPS_NONE, tdx={"supported": True})
+    snp = vp.confidential({"type": "sev-snp", "config_digest": "sha256:" + "ab" * 32}, "q35", "uefi", snp_host, snp_caps)
+    assert snp.config_digest == bytes.fromhex("ab" * 32) and snp.config_digest_element[0] == "hostData"
+    tdx = vp.confidential({"type": "tdx", "config_digest": "SHA384:" + "CD" * 48}, "q35", "uefi", tdx_host, tdx_caps)
+    assert tdx.config_digest == bytes.fromhex("cd" * 48) and tdx.config_digest_element[0] == "mrConfigId"
+    refused("confidential.config_digest: sev-snp takes sha256:<64 hex digits> (its hostData)", vp.confidential,
+            {"type": "sev-snp", "config_digest": "sha384:" + "ab" * 48}, "q35", "uefi", snp_host, snp_caps)
+    refused("confidential.config_digest: tdx takes sha384:<96 hex digits>", vp.confidential,
+            {"type": "tdx", "config_digest": "sha384:" + "ab" * 47}, "q35", "uefi", tdx_host, tdx_caps)
+    refused("confidential.config_digest: sev measures no host-provided data", vp.confidential,
+            {"type": "sev", "config_digest": "sha256:" + "ab" * 32}, "q35", "uefi", dict(NO_CONFIDENTIAL, sev=True), DOMCAPS_SEV)
+    refused("confidential.config_digest", vp.confidential,
+            {"type": "sev-snp", "config_digest": "sha256:" + "ab" * 32 + "\n"}, "q35", "uefi", snp_host, snp_caps)
