@@ -80,9 +80,9 @@ def cold_start(node, name, args):
     node.apply(project_document(name, node.node, args))
     applied = time.time()
     timeline = node.reconcile(node.domain(name))
-    vm_first, _ = timeline.task(VM_TASKS_FIRST)
+    vm_first = timeline.task(VM_TASKS_FIRST)[0]
     define_start, hello = timeline.task(PROJECT_VM_TASK)
-    _, running = timeline.task(APPS_TASK)
+    running = timeline.task(APPS_TASK)[1]
     started = timeline.domain_events.get("started")
     if started is None:
         raise one_node.RunFailed(f"libvirt reported no start of {node.domain(name)}: {timeline.domain_events}")

@@ -25,6 +25,7 @@ from goship_ctl.spec.node import parse_node
 from goship_ctl.spec.project import parse_project
 from goship_ctl.store import queries
 from goship_ctl.store.engine import open_engine, session_factory
+from goship_ctl.store.models import Node
 
 
 class ControlService:
@@ -112,6 +113,10 @@ class ControlService:
             return listed
 
     @staticmethod
+    def _node_view(session: Session, node: Node) -> dict:
+        return views.node_view(node, queries.placed_projects(session, [node.id]).get(node.id, []))
+
+    @staticmethod
     def _project_view(session: Session, name: str) -> dict:
         return views.project_view(queries.project(session, name), queries.vm_states(session, name),
                                   queries.replica_states(session, name))
@@ -122,26 +127,27 @@ class ControlService:
         spec = parse_node(document)
         with self._transaction() as session:
             result, moves = nodes.apply(session, spec, principal.token_name)
-            view = views.node_view(queries.node(session, spec.name))
+            view = self._node_view(session, queries.node(session, spec.name))
         self._request(moves, "node %s %s" % (spec.name, result))
         return {"result": result, "node": view, **_moves_view(moves)}
 
     def list_nodes(self, principal: Principal) -> list[dict]:
         principal.require_admin("nodes")
         with self.sessions() as session:
-            return [views.node_view(node) for node in queries.nodes(session)]
+            placed = queries.placed_projects(session)
+            return [views.node_view(node, placed.get(node.id, [])) for node in queries.nodes(session)]
 
     def get_node(self, principal: Principal, name: str) -> dict:
         principal.require_admin("nodes")
         with self.sessions() as session:
-            return views.node_view(queries.node(session, name))
+            return self._node_view(session, queries.node(session, name))
 
     def set_node_schedulable(self, principal: Principal, name: str, schedulable: bool) -> dict:
         """Drain (schedulable False) or uncordon a node; says which projects moved."""
         principal.require_admin("nodes")
         with self._transaction() as session:
             moves = nodes.set_schedulable(session, name, schedulable, principal.token_name)
-            view = views.node_view(queries.node(session, name))
+            view = self._node_view(session, queries.node(session, name))
         self._request(moves, "node %s %s" % (name, "uncordoned" if schedulable else "drained"))
         return {"node": view, **_moves_view(moves)}
 
@@ -156,7 +162,7 @@ class ControlService:
         principal.require_admin("nodes")
         with self._transaction() as session:
             moves = nodes.record_facts(session, name, host)
-            view = views.node_view(queries.node(session, name))
+            view = self._node_view(session, queries.node(session, name))
         self._request(moves, "facts from node %s" % name)
         return {"node": view, **_moves_view(moves)}
 

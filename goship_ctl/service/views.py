@@ -99,7 +99,8 @@ def replica_view(replica: ReplicaState) -> dict:
             "cpuSeconds": replica.cpu_seconds, "memoryBytes": replica.memory_bytes}
 
 
-def node_view(node: Node) -> dict:
+def node_view(node: Node, placed: list[tuple[str, dict]]) -> dict:
+    """``placed``: (name, spec.vm) of the projects placed on the node (queries.placed_projects)."""
     size = capacity(node)
     return {
         "name": node.name,
@@ -113,7 +114,7 @@ def node_view(node: Node) -> dict:
         "lastSeenAt": node.last_seen_at.isoformat() if node.last_seen_at else None,
         "factsAt": node.facts_at.isoformat() if node.facts_at else None,
         "resourceVersion": node.resource_version,
-        "allocated": {"vcpus": sum(p.project.vm["vcpus"] for p in node.placements),
-                      "memory_mib": sum(p.project.vm["memory_mib"] for p in node.placements)},
-        "projects": sorted(placement.project.name for placement in node.placements),
+        "allocated": {"vcpus": sum(vm["vcpus"] for _name, vm in placed),
+                      "memory_mib": sum(vm["memory_mib"] for _name, vm in placed)},
+        "projects": sorted(name for name, _vm in placed),
     }
