@@ -1,4 +1,5 @@
-"""Small JSON request bodies of the API (the big documents are in goship_ctl.spec)."""
+"""Small JSON request bodies of the API (the big documents are in goship_ctl.spec), and the
+error body every error response has."""
 
 from __future__ import annotations
 
@@ -26,3 +27,21 @@ class FactsRequest(BaseModel):
 
     capacity: dict | None = None
     confidential: dict | None = None
+
+
+class Problem(BaseModel):
+    path: str
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="bad_request, unauthorized, forbidden, not_found, method_not_allowed, conflict, "
+                                  "invalid, rate_limited, internal, ...")
+    message: str
+    problems: list[Problem] | None = Field(default=None, description="with code invalid: each field's problem")
+
+
+class ErrorBody(BaseModel):
+    """``{"error": {"code", "message", "problems"?}}``: the shape of every error the API returns."""
+
+    error: ErrorDetail

@@ -63,6 +63,8 @@ def _reconcile(args, backend) -> int:
         wanted = {node: ["requested by goship-ctl reconcile"] for node in (args.node or known)}
     else:
         wanted = out_of_date(service.sessions, service.trigger, args.stale_after)
+        for node, why in reconciler.recover().items():  # runs a killed process left unfinished
+            wanted.setdefault(node, []).extend(why)
     deadline = time.monotonic() + args.timeout
     if args.wait:
         results = run_foreground(reconciler, service, deadline, wanted)

@@ -5,6 +5,9 @@ reported, not running or at an older generation; a VM reported where its project
 placed), when it was never reached, is unreachable, or its last report is older than
 ``stale_after_s``. Working from the store, not from in-memory triggers, lets a ``goship-ctl
 reconcile`` in a fresh process find the nodes an earlier ``apply`` changed.
+
+``apps_only`` picks, among nodes to reconcile, those where nothing but apps differs: the fast
+path (playbooks/apps.yml) is enough for them.
 """
 
 from __future__ import annotations
@@ -51,3 +54,30 @@ def _vm_problem(vm, generation: int) -> str | None:
     if vm.observed_generation != generation:
         return "generation %s of %d applied" % (vm.observed_generation, generation)
     return None
+
+
+def apps_only(session: Session, nodes: list[str], stale_after_s: float, now: datetime | None = None) -> set[str]:
+    """The nodes among ``nodes`` whose only difference is in the apps of VMs that run their current
+    definition: reachable, recently seen, no VM to create, start or remove, and every VM that
+    lags behind its project's generation has applied one at least as new as the project's last
+    VM-level change (``Project.vm_generation``: such a VM went through a full reconcile since)."""
+    now = now or utcnow()
+    wanted = set(nodes)
+    reported = {(vm.project, vm.node): vm for vm in queries.vm_states(session) if vm.node in wanted}
+    behind: set[str] = set()
+    blocked = {node.name for node in queries.nodes(session) if node.name in wanted and (
+        node.status == "unreachable" or node.last_seen_at is None
+        or (now - node.last_seen_at).total_seconds() > stale_after_s)}
+    placed = set()
+    for project in queries.projects(session):
+        for node in wanted.intersection(queries.placed_nodes(project)):
+            placed.add((project.name, node))
+            vm = reported.get((project.name, node))
+            if vm is None or vm.state != "running" or vm.observed_generation is None:
+                blocked.add(node)
+            elif vm.observed_generation < project.vm_generation:
+                blocked.add(node)
+            elif vm.observed_generation != project.generation:
+                behind.add(node)
+    blocked.update(node for (project, node) in reported if (project, node) not in placed)
+    return behind - blocked

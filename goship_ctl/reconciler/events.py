@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from goship_ctl.reconciler.guest_report import clean_text
+
 HOST_INFO = "goship.core.host_info"
 GUEST_STATUS = "goship.core.guest_status"
 GUEST_SIGNAL = "goship.core.guest_signal"
@@ -154,6 +156,8 @@ def _failure_text(task: str, res: dict) -> str:
 
 
 def _clip(text: str) -> str:
+    """One line of printable text, at most MESSAGE_CHARS: a failure can quote what a guest said."""
+    text = clean_text(text, MESSAGE_CHARS + 1)
     return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS - 3] + "..."
 
 

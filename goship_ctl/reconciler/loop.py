@@ -4,8 +4,9 @@ It collects nodes from the trigger (``PendingNodes``: apply, scale, drain, facts
 every ``period_s``, from the store (``drift.nodes_to_reconcile``: changed, unreachable or
 stale nodes). Ready nodes (not running, not backing off) go in one batch to a worker thread;
 at most ``max_parallel`` batches run at once and a node is never in two of them. A node whose
-run fails, times out or is unreachable waits ``NodeBackoff`` before its next attempt.
-``stop`` cancels running batches and joins them.
+run fails, times out or is unreachable waits ``NodeBackoff`` before its next attempt. At start it
+first asks the reconciler to ``recover`` the runs a dead process left unfinished, and runs their
+nodes again. ``stop`` cancels running batches and joins them.
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class ReconcileLoop:
                 thread.join(max(0.0, deadline - time.monotonic()))
 
     def _main(self) -> None:
+        try:
+            self._want(self._reconciler.recover())  # runs a dead process left behind: done again
+        except Exception:  # pylint: disable=broad-except
+            LOG.exception("cannot look for interrupted runs")
         next_scan = 0.0
         while not self._stopping.is_set():
             self._want(self._trigger.take(TAKE_S))
@@ -68,7 +73,10 @@ class ReconcileLoop:
                 next_scan = time.monotonic() + self.period_s
                 try:
                     with self._sessions() as session:
-                        self._want(nodes_to_reconcile(session, self.stale_after_s))
+                        drifted = nodes_to_reconcile(session, self.stale_after_s)
+                    with self._lock:  # a node in a run is judged again once its run has reported
+                        busy = set(self._busy)
+                    self._want({node: why for node, why in drifted.items() if node not in busy})
                 except Exception:  # pylint: disable=broad-except
                     LOG.exception("cannot read which nodes need a reconcile")
             self._dispatch()

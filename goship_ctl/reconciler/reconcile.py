@@ -6,8 +6,10 @@
 - ``signal(...)`` and ``logs(...)``: ``playbooks/signal.yml`` / ``logs.yml``, the operator's
   paths to guest_init. The control service never talks to a VM itself.
 
-Every run holds the nodes' locks (one run per node at a time, across processes), streams its
-events to subscribers (``subscribe``) and records changed and failed tasks in the event history.
+Every run holds the nodes' locks (one run per node at a time, across processes), is a row per
+node in ``reconcile_runs`` from its start to its result, streams its events to subscribers
+(``subscribe``) and records changed and failed tasks in the event history. ``recover()`` finds the
+runs of a process that died mid-run (runs.py), kills what is left of them and marks them interrupted.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from goship_ctl import desired_state
 from goship_ctl.errors import NotFound
 from goship_ctl.metrics import Metrics
-from goship_ctl.reconciler.events import GUEST_LOGS, GUEST_SIGNAL, HostResult, RunEvent
-from goship_ctl.reconciler.locks import NodeLocks
+from goship_ctl.reconciler import runs
+from goship_ctl.reconciler.events import GUEST_LOGS, GUEST_SIGNAL, HostResult, RunEvent, secret_values
+from goship_ctl.reconciler.locks import NodeBusy, NodeLocks
 from goship_ctl.reconciler.recorder import ActualStateRecorder
-from goship_ctl.reconciler.runner import DEFAULT_KEEP_RUNS, PlaybookRunner, RunResult
+from goship_ctl.reconciler.runner import DEFAULT_KEEP_RUNS, PlaybookRunner, RunResult, new_ident
 from goship_ctl.reconciler.trigger import ReconcileTrigger
 from goship_ctl.service import events
 
@@ -49,6 +52,7 @@ class Reconciler:
         self.recorder = ActualStateRecorder(sessions, trigger, metrics)
         self.runner = PlaybookRunner(Path(work_dir), keep_runs)
         self.locks = NodeLocks(Path(work_dir) / "locks")
+        self.owner = runs.owner(Path(work_dir))
         self.limits = limits
         self._subscribers: list[Callable[[RunEvent], None]] = []
         self._subscribers_lock = threading.Lock()
@@ -77,16 +81,20 @@ class Reconciler:
         if not nodes:
             return {}
         with self.locks.hold(nodes, self.limits.lock_timeout_s):
+            self._reap(nodes)
             document = self.document()  # what is current once the nodes are ours
+            ident = new_ident()
             with self._sessions.begin() as session:
+                runs.started(session, ident, "reconcile.yml", nodes, self.owner)
                 for node in nodes:
                     why = (reasons or {}).get(node) or ["requested"]
                     events.record(session, "reconcile.started", "reconcile started: %s" % "; ".join(why)[:400],
-                                  node=node, data={"reasons": why[:20]})
-            result = self.runner.run(document, "reconcile.yml", nodes, timeout_s=self.limits.reconcile_timeout_s,
-                                     cancel=cancel, on_event=self._on_event)
-        for node, host in result.hosts.items():
-            self._record(node, host, result)
+                                  node=node, data={"reasons": why[:20], "run": ident})
+            result = self._run(document, "reconcile.yml", nodes, ident, timeout_s=self.limits.reconcile_timeout_s,
+                               cancel=cancel)
+            # Recorded while the locks are held: a row left running after they are released is a dead run's.
+            for node, host in result.hosts.items():
+                self._record(node, host, result)
         return result.hosts
 
     def refresh(self, nodes: list[str]) -> dict[str, HostResult]:
@@ -134,6 +142,22 @@ class Reconciler:
             raise NotFound("project %r has no VM on %s" % (project, ", ".join(only) if only else "any node"))
         return chosen
 
+    def recover(self) -> dict[str, list[str]]:
+        """Finish the runs of this work directory that a dead process left ``running`` (runs.py):
+        node -> reasons, for a new reconcile of their nodes. Nodes a live run holds are left alone."""
+        with self._sessions() as session:
+            nodes = sorted({row.node for row in runs.running(session, self.owner)})
+        reasons = {}
+        for node in nodes:
+            try:
+                with self.locks.hold([node], 0):
+                    idents = self._reap([node])
+            except NodeBusy:
+                continue
+            if idents:
+                reasons[node] = ["run %s was interrupted" % ident for ident in idents]
+        return reasons
+
     # -- internals --------------------------------------------------------------------------
     def _operation(self, playbook: str, nodes: list[str], extravars: dict | None = None,
                    watch: tuple[str, ...] = ()) -> RunResult:
@@ -142,8 +166,45 @@ class Reconciler:
         if not nodes:
             return RunResult(ident="", status="successful", rc=0, duration_s=0.0, artifact_dir=Path())
         with self.locks.hold(nodes, self.limits.lock_timeout_s):
-            return self.runner.run(document, playbook, nodes, extravars=extravars, watch=watch,
-                                   timeout_s=self.limits.operation_timeout_s, on_event=self._on_event)
+            self._reap(nodes)
+            ident = new_ident()
+            with self._sessions.begin() as session:
+                runs.started(session, ident, playbook, nodes, self.owner)
+            result = self._run(document, playbook, nodes, ident, extravars=extravars, watch=watch,
+                               timeout_s=self.limits.operation_timeout_s)
+            with self._sessions.begin() as session:
+                for node, host in result.hosts.items():
+                    runs.finished(session, ident, node, host.result, host.message)
+        return result
+
+    def _run(self, document: dict, playbook: str, nodes: list[str], ident: str, **options) -> RunResult:
+        """The run, its rows finished as failed if it could not even run to an end."""
+        try:
+            return self.runner.run(document, playbook, nodes, ident=ident, on_event=self._on_event, **options)
+        except Exception as exc:
+            with self._sessions.begin() as session:
+                for node in nodes:
+                    runs.finished(session, ident, node, "failed", "the run broke off: %s" % exc)
+            raise
+
+    def _reap(self, nodes: list[str]) -> list[str]:
+        """With the nodes' locks held, their ``running`` rows are dead runs': kill what is left of
+        those runs, tidy their directories, mark them interrupted. Returns their idents."""
+        with self._sessions() as session:
+            stale = runs.running(session, self.owner, nodes)
+        idents = sorted({run.ident for run in stale})
+        if not idents:
+            return []
+        secrets = secret_values(self.document())
+        for ident in idents:
+            killed = runs.kill_sessions(runs.leftover_sessions("%s/" % self.runner.private_path(ident)))
+            self.runner.tidy(ident, secrets)
+            for run in stale:
+                if run.ident == ident:
+                    LOG.warning("node %s: run %s was interrupted (process %d ended); %d leftover process(es) killed",
+                                run.node, ident, run.pid, killed)
+                    self.recorder.run_interrupted(run, killed)
+        return idents
 
     def _record(self, node: str, host: HostResult, result: RunResult) -> None:
         try:
@@ -153,11 +214,11 @@ class Reconciler:
                 self.recorder.guest_status(node, host.guest_vms)
             if host.result == "unreachable":
                 self.recorder.node_unreachable(node, host.message)
-            message = "reconcile %s in %.1f s (%d changed)%s" % (
-                host.result, result.duration_s, host.changed, ": " + host.message if host.message else "")
-            self.recorder.run_finished(node, host.result, result.duration_s, message)
         except NotFound:
             LOG.info("node %s was deleted during its reconcile; its results are dropped", node)
+        message = "reconcile %s in %.1f s (%d changed)%s" % (
+            host.result, result.duration_s, host.changed, ": " + host.message if host.message else "")
+        self.recorder.run_finished(node, host.result, result.duration_s, message, ident=result.ident)
 
     def _on_event(self, event: RunEvent) -> None:
         kind = HISTORY_KINDS.get(event.kind)

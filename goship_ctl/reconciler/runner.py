@@ -71,17 +71,18 @@ class PlaybookRunner:
         self.keep_runs = keep_runs
         self.forks = forks
 
-    def run(self, document: dict, playbook: str, nodes: list[str], *, extravars: dict | None = None,
-            timeout_s: float = DEFAULT_TIMEOUT_S, cancel: threading.Event | None = None,
+    def run(self, document: dict, playbook: str, nodes: list[str], *, ident: str | None = None,
+            extravars: dict | None = None, timeout_s: float = DEFAULT_TIMEOUT_S, cancel: threading.Event | None = None,
             on_event: Callable[[RunEvent], None] | None = None, watch: tuple[str, ...] = ()) -> RunResult:
         """Run ``playbook`` (a file name under the collection's playbooks/) limited to ``nodes``.
 
-        ``watch``: module names (FQCN) whose results each node's ``HostResult.module_results`` keeps.
+        ``ident``: the run's name (``new_ident()`` when not given). ``watch``: module names (FQCN)
+        whose results each node's ``HostResult.module_results`` keeps.
         """
         # pylint: disable=import-outside-toplevel
         import ansible_runner  # slow to import; only runs need it
 
-        ident = "%s-%s" % (datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"), uuid.uuid4().hex[:6])
+        ident = ident or new_ident()
         private = self._private_dir(ident)
         state_file = private / "state" / STATE_FILE
         secrets = secret_values(document)
@@ -99,20 +100,29 @@ class PlaybookRunner:
                 cancel_callback=(cancel.is_set if cancel is not None else lambda: False))
             status, rc = runner.status, runner.rc
         finally:
-            state_file.unlink(missing_ok=True)
-            artifact_dir = private / "artifacts" / ident
-            _drop_environment(artifact_dir / "command")
-            _mask_files((artifact_dir / "stdout", artifact_dir / "stderr"), secrets)
+            self.tidy(ident, secrets)
             self._rotate()
+        artifact_dir = private / "artifacts" / ident
         why = "" if status == "successful" else run_error(_read(artifact_dir / "stdout"))
         return RunResult(ident=ident, status=status, rc=rc, duration_s=time.monotonic() - started,
                          artifact_dir=artifact_dir, hosts=parser.results(status, why))
+
+    def private_path(self, ident: str) -> Path:
+        return self.work_dir / "runs" / ident
+
+    def tidy(self, ident: str, secrets: frozenset[str]) -> None:
+        """Leave nothing sensitive in a run's directory: also for a run whose process died mid-run."""
+        private = self.private_path(ident)
+        (private / "state" / STATE_FILE).unlink(missing_ok=True)
+        artifact_dir = private / "artifacts" / ident
+        _drop_environment(artifact_dir / "command")
+        _mask_files((artifact_dir / "stdout", artifact_dir / "stderr"), secrets)
 
     def _private_dir(self, ident: str) -> Path:
         runs = self.work_dir / "runs"
         runs.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.work_dir, 0o700)
-        private = runs / ident
+        private = self.private_path(ident)
         for sub in ("", "state", "inventory"):
             (private / sub).mkdir(mode=0o700, exist_ok=True)
         return private
@@ -121,6 +131,11 @@ class PlaybookRunner:
         runs = sorted((self.work_dir / "runs").iterdir())
         for old in runs[:-self.keep_runs] if self.keep_runs > 0 else runs:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def new_ident() -> str:
+    """A run's name: sortable by start time, unique."""
+    return "%s-%s" % (datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"), uuid.uuid4().hex[:6])
 
 
 def _write_settings(private: Path) -> None:

@@ -50,15 +50,25 @@ def apply(session: Session, document: ProjectDocument, actor: str) -> Outcome:
         check_version(project, expected)
         if project.placement == placement and project.vm == vm and [app.spec for app in project.apps] == apps:
             return Outcome(name, UNCHANGED, frozenset())
+        vm_level_change = vm_inputs(project.vm, [app.spec for app in project.apps]) != vm_inputs(vm, apps)
         project.placement, project.vm = placement, vm
         _set_apps(project, apps)
         project.generation += 1
+        if vm_level_change:
+            project.vm_generation = project.generation
         result = UPDATED
     before = set(queries.placed_nodes(project)) if result == UPDATED else set()
     events.record(session, "project.%s" % result, "%s by %s (generation %d)" % (result, actor, project.generation),
                   project=name)
     reschedule(session)
     return Outcome(name, result, frozenset(before | set(queries.placed_nodes(project))))
+
+
+def vm_inputs(vm: dict, apps: list[dict]) -> tuple:
+    """What a project VM itself is made from: spec.vm and the OCI images its apps run (packed
+    into the VM's image disk by roles/project_vm, for every app whose runtime is not
+    ``process``). A change of anything else in the apps reaches a running VM through guest_init."""
+    return vm, sorted({app["image"] for app in apps if app.get("runtime", "crun") != "process"})
 
 
 def scale(session: Session, name: str, app_name: str, replicas: int, expected: int | None, actor: str) -> Outcome:

@@ -52,6 +52,9 @@ class Project(Base):
     placement: Mapped[dict] = mapped_column(JSON, doc="spec.placement")
     vm: Mapped[dict] = mapped_column(JSON, doc="spec.vm")
     generation: Mapped[int] = mapped_column(Integer, default=1, doc="bumps on every change of the spec")
+    vm_generation: Mapped[int] = mapped_column(
+        Integer, default=1, doc="the generation of the last change that a VM must be converged for (spec.vm, "
+                                "the apps' images); later changes reach running VMs through apps.yml alone")
     resource_version: Mapped[int] = mapped_column(Integer, doc="bumps on every write; guards against stale writes")
     scheduled: Mapped[bool] = mapped_column(Boolean, default=False, doc="placed on as many nodes as the spec asks")
     schedule_message: Mapped[str] = mapped_column(Text, default="")
@@ -84,6 +87,8 @@ class Placement(Base):
     """One project VM: project ``project_id`` runs on node ``node_id``."""
 
     __tablename__ = "placements"
+    # The primary key serves lookups by project; a node's view and the recorder look up by node.
+    __table_args__ = (Index("ix_placements_node_id", "node_id"),)
 
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id", ondelete="RESTRICT"), primary_key=True)
@@ -128,6 +133,28 @@ class ReplicaState(Base):
     cpu_seconds: Mapped[float | None] = mapped_column(Float)
     memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ReconcileRun(Base):
+    """One playbook run on one node: written ``running`` when it starts, its result when it ends.
+
+    A row still ``running`` whose owner (``host:work dir``) no longer holds the node's lock belongs
+    to a process that died mid-run; the reconciler marks it ``interrupted`` (reconciler/runs.py).
+    """
+
+    __tablename__ = "reconcile_runs"
+    __table_args__ = (Index("ix_reconcile_runs_state", "state"), Index("ix_reconcile_runs_node_id", "node", "id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ident: Mapped[str] = mapped_column(String(64), doc="ansible-runner's ident: the run's private directory name")
+    node: Mapped[str] = mapped_column(String(NAME))
+    playbook: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(Text, doc="host name and reconcile work directory of the running process")
+    pid: Mapped[int] = mapped_column(Integer, doc="the control service process that ran it")
+    state: Mapped[str] = mapped_column(String(16), doc="running, then ok, failed, unreachable, cancelled, timeout or interrupted")
+    message: Mapped[str] = mapped_column(Text, default="")
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Event(Base):

@@ -78,8 +78,10 @@ def _descendants(pid: int) -> list[int]:
 class LocalSshd:
     """``with LocalSshd(directory) as sshd:`` serves root logins with ``sshd.client_key`` on ``sshd.port``."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, port: int | None = None):
+        """``port``: listen there (one attempt) instead of on a free port picked at start."""
         self.directory = Path(directory)
+        self.fixed_port = port
         self.host_key = self.directory / "ssh_host_ed25519_key"
         self.client_key = self.directory / "client_ed25519"
         self.authorized_keys = self.directory / "authorized_keys"
@@ -103,8 +105,8 @@ class LocalSshd:
         self.authorized_keys.chmod(0o600)
         PRIVSEP_DIR.mkdir(mode=0o755, exist_ok=True)
         problems = []
-        for _attempt in range(START_ATTEMPTS):
-            self.port = free_loopback_port()
+        for _attempt in range(1 if self.fixed_port else START_ATTEMPTS):
+            self.port = self.fixed_port or free_loopback_port()
             self.config.write_text(CONFIG.format(port=self.port, host_key=self.host_key,
                                                  authorized_keys=self.authorized_keys))
             subprocess.run([SSHD, "-t", "-f", str(self.config)], check=True, capture_output=True, timeout=30)

@@ -1,7 +1,11 @@
 """The control service is SIGKILLed in the middle of applies: after a restart on the same store
 every project is either fully there, exactly as sent, or absent; the SQLite file passes its
-integrity check; and the service goes on accepting writes. (Killed mid-reconcile: not yet, the
-reconciler is being written.)"""
+integrity check; and the service goes on accepting writes.
+
+Killed in the middle of a reconcile (`serve --reconcile`, a simulated local node booting one VM):
+the run's ansible-playbook outlives the service; the restarted service kills it, records the run
+as interrupted, reconciles the node again, and the node converges with one domain and one QEMU.
+"""
 
 import sqlite3
 import threading
@@ -12,6 +16,8 @@ import pytest
 
 from ctl_helpers import node, project
 from ctl_server import CtlServer
+from reconcile_world import (events, leftover_ansible, node_vars, one_vm_project, qemu_processes, run_rows,
+                             simulated_nodes, wait_for)
 
 PROJECTS = 24
 APPS_PER_PROJECT = 12
@@ -75,3 +81,67 @@ def test_killed_mid_apply_leaves_each_project_whole_or_absent(tmp_path, kill_aft
         restarted.stop()
     acknowledged = sum(status in (200, 201) for status in results.values())
     print("killed after %.1f s: %d of %d projects acknowledged, %d stored" % (kill_after_s, acknowledged, PROJECTS, present))
+
+
+NODE, PROJECT = "killn1", "kappa"
+DOMAIN = "goship-%s-%s" % (NODE, PROJECT)
+SERVE_RECONCILE = ("--reconcile", "--reconcile-period", "5")
+
+
+@pytest.fixture
+def reconcile_tmp(qemu_tmp, libvirt_conn):
+    with simulated_nodes(qemu_tmp, libvirt_conn, [NODE]) as tmp:
+        yield tmp
+
+
+def test_killed_mid_reconcile_the_run_is_interrupted_and_resumed(reconcile_tmp, guest_image_dir, libvirt_conn):
+    """SIGKILL while reconcile.yml boots the project's VM; a restart on the same store finishes the run."""
+    tmp = reconcile_tmp
+    server = CtlServer(tmp, SERVE_RECONCILE).start()
+    started = time.monotonic()
+    try:
+        assert server.request("POST", "/api/v1/nodes", json=node(
+            NODE, vcpus=1, memory_mib=512, state_root=str(tmp / NODE), vars=node_vars(tmp, guest_image_dir))).status_code == 201
+        assert server.request("POST", "/api/v1/projects", json=one_vm_project(PROJECT)).status_code == 201
+        wait_for("the domain to be defined", lambda: DOMAIN in [dom.name() for dom in libvirt_conn.listAllDomains()])
+        server.proc.kill()
+        server.proc.wait(10)
+        killed_at = time.monotonic()
+    finally:
+        server.stop()
+    (tmp / "serve.log").rename(tmp / "serve-killed.log")
+    [killed_run] = [row for row in run_rows(server.data_dir) if row["state"] == "running"]
+    assert killed_run["node"] == NODE and killed_run["playbook"] == "reconcile.yml"
+    assert killed_run["pid"] == server.proc.pid
+    # ansible-runner's pexpect child ignores SIGHUP: the dead service's playbook goes on by itself.
+    assert leftover_ansible(server.data_dir, killed_run["ident"]), "the killed run's ansible-playbook outlived the service"
+    state_file = server.data_dir / "reconcile" / "runs" / killed_run["ident"] / "state" / "desired-state.yml"
+    assert state_file.exists(), "the killed run left its desired-state file (secrets) behind"
+
+    restarted = CtlServer(tmp, SERVE_RECONCILE).start()
+    restarted_at = time.monotonic()
+    try:
+        interrupted = wait_for("the run to be marked interrupted", lambda: [
+            event for event in events(restarted, NODE) if event["kind"] == "reconcile.interrupted"], timeout_s=60)
+        assert not leftover_ansible(server.data_dir, killed_run["ident"])
+        assert interrupted[0]["data"]["run"] == killed_run["ident"] and interrupted[0]["data"]["killed"] >= 1
+        assert "control service process %d ended before the run did" % killed_run["pid"] in interrupted[0]["message"]
+
+        def converged():
+            vms = restarted.request("GET", "/api/v1/projects/%s/vms" % PROJECT).json()
+            return [vm for vm in vms if vm.get("state") == "running" and vm.get("observedGeneration") == 1]
+        wait_for("the project's VM to be reported running at generation 1", converged)
+        print("killed %.0f s into the first run; restarted %.0f s later; VM running %.0f s after the restart"
+              % (killed_at - started, restarted_at - killed_at, time.monotonic() - restarted_at))
+        kinds = [(event["kind"], event["data"]) for event in events(restarted, NODE)]
+        resumed = [data for kind, data in kinds if kind == "reconcile.started" and data["run"] != killed_run["ident"]]
+        assert "run %s was interrupted" % killed_run["ident"] in resumed[0]["reasons"], resumed
+        assert "reconcile.ok" in [kind for kind, _data in kinds], kinds
+        rows = {row["ident"]: row for row in run_rows(server.data_dir)}
+        assert rows[killed_run["ident"]]["state"] == "interrupted" and rows[killed_run["ident"]]["finished_at"]
+        assert not [row for row in rows.values() if row["state"] == "running" and row["pid"] != restarted.proc.pid]
+        assert [dom.name() for dom in libvirt_conn.listAllDomains() if dom.name().startswith("goship-%s-" % NODE)] == [DOMAIN]
+        assert len(qemu_processes(DOMAIN)) == 1
+        assert not state_file.exists()
+    finally:
+        restarted.stop()

@@ -199,6 +199,55 @@ def test_openapi_describes_the_documents(client):
     assert "/api/v1/nodes/{name}/drain" in spec["paths"]
 
 
+@pytest.mark.parametrize("method, path, body, status, code", [
+    ("GET", "/nope", None, 404, "not_found"),
+    ("GET", "/api/v1/nope", None, 404, "not_found"),
+    ("DELETE", "/healthz", None, 405, "method_not_allowed"),
+    ("PUT", "/api/v1/projects", None, 405, "method_not_allowed"),
+    ("POST", "/api/v1/projects/alpha/apps/web/scale", b"{bad", 400, "bad_request"),
+    ("POST", "/api/v1/tokens", b"[1,", 400, "bad_request"),
+    ("POST", "/api/v1/projects/alpha/apps/web/scale", b'{"replicas": "x"}', 422, "invalid"),
+    ("POST", "/api/v1/tokens", b'{"name": "x", "extra": 1}', 422, "invalid"),
+    ("GET", "/api/v1/events?after=x", None, 422, "invalid"),
+    ("GET", "/api/v1/projects/nope", None, 404, "not_found"),
+])
+def test_every_error_has_the_documented_shape(client, admin, method, path, body, status, code):
+    response = client.request(method, path, content=body, headers=dict(admin, **{"content-type": "application/json"}))
+    assert response.status_code == status, response.text
+    error = response.json()
+    assert list(error) == ["error"] and error["error"]["code"] == code and error["error"]["message"]
+    assert set(error["error"]) <= {"code", "message", "problems"}
+    if status == 405:
+        assert response.headers["allow"]
+    if code == "invalid":
+        assert error["error"]["problems"][0]["path"]
+
+
+def test_an_internal_error_has_the_documented_shape_and_no_detail(service, monkeypatch):
+    def broken():
+        raise RuntimeError("secret detail")
+    monkeypatch.setattr(service, "ping", broken)
+    with TestClient(create_app(service), raise_server_exceptions=False) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 500
+    assert response.json() == {"error": {"code": "internal", "message": "internal error"}}
+
+
+def test_openapi_documents_the_error_shape_only(client):
+    spec = client.get("/api/v1/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    assert "HTTPValidationError" not in schemas and "ValidationError" not in schemas
+    assert "detail" not in json.dumps(spec["paths"])
+    assert set(schemas["Error"]["required"]) == {"error"}
+    error_ref = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            errors = {status: response for status, response in operation["responses"].items() if status[0] in "45"}
+            assert "4XX" in errors, (method, path)
+            assert all(response["content"] == error_ref for response in errors.values()), (method, path)
+    assert spec["paths"]["/api/v1/projects"]["post"]["responses"]["422"]["description"] == "invalid document; nothing stored"
+
+
 def test_metrics(client, admin, service, app):
     apply(client, admin, project())
     placed = client.get("/api/v1/projects/alpha", headers=admin).json()["status"]["nodes"]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from goship_ctl.reconciler.events import (MASK, RunEventParser, mask_text, secret_values)
+from goship_ctl.reconciler.events import MASK, MESSAGE_CHARS, RunEventParser, mask_text, secret_values
 from goship_ctl.reconciler.runner import _drop_environment, _mask_files
 
 SECRET = "hunter2-very-secret"
@@ -66,6 +66,15 @@ def test_failed_and_unreachable_nodes():
     assert results["n1"].result == "failed"
     assert results["n1"].message == "Boot: goship-n1-a: qemu: Permission denied"
     assert [(e.kind, e.node) for e in seen] == [("unreachable", "n2"), ("failed", "n1")]
+
+
+def test_failure_text_quoting_a_guest_is_one_printable_line():
+    parser, seen = parser_with(nodes=("n1",))
+    said = "guest_init: bad_request: apps[0]: \x1b]0;owned\x07\x1b[2Jbad\u202e\nline two" + "x" * 2000
+    parser.handle(event("runner_on_failed", "n1", "Push apps", "goship.core.guest_apps", {"msg": said}))
+    message = parser.results("failed")["n1"].message
+    assert message.startswith("Push apps: guest_init: bad_request: apps[0]: ]0;owned[2Jbad line two")
+    assert len(message) == MESSAGE_CHARS and message.endswith("...") and seen[0].message == message
 
 
 @pytest.mark.parametrize("status, result", [("timeout", "timeout"), ("canceled", "cancelled"), ("failed", "failed")])

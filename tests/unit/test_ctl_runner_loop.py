@@ -93,7 +93,11 @@ class RecordingReconciler:
         self.release = threading.Event()
         self.release.set()
         self.results = {}
+        self.interrupted = {}
         self.changed = threading.Condition()
+
+    def recover(self):
+        return self.interrupted
 
     def reconcile(self, nodes, reasons, cancel):
         overlap = self.running & set(nodes)
@@ -134,6 +138,14 @@ def test_loop_runs_on_change_and_from_the_store(loop_world):
     assert reconciler.calls[1] == (["node2"], {"node2": ["project alpha created"]})
 
 
+def test_loop_first_runs_the_nodes_of_interrupted_runs(loop_world):
+    loop, reconciler, _trigger = loop_world
+    reconciler.interrupted = {"node2": ["run 20260101T000000-abcdef was interrupted"]}
+    loop.start()
+    reconciler.wait_calls(1)
+    assert reconciler.calls[0][1]["node2"][0] == "run 20260101T000000-abcdef was interrupted"
+
+
 def test_loop_never_runs_a_node_twice_at_once_and_backs_off(loop_world):
     loop, reconciler, trigger = loop_world
     reconciler.release.clear()
@@ -149,6 +161,18 @@ def test_loop_never_runs_a_node_twice_at_once_and_backs_off(loop_world):
     assert not reconciler.overlaps
     assert loop.backoff.failures("node1") == 1 and not loop.backoff.ready("node1")
     assert loop.backoff.failures("node2") == 0
+
+
+def test_drift_of_a_node_in_a_run_waits_for_its_report(loop_world):
+    """What the store says of a node while it runs is stale: no second run queued from it."""
+    loop, reconciler, _trigger = loop_world
+    loop.period_s = 0.1
+    reconciler.release.clear()
+    loop.start()
+    reconciler.wait_calls(1)
+    time.sleep(2.5)  # scans (one per TAKE_S at most), each finding both nodes never reconciled
+    with loop._lock:  # pylint: disable=protected-access
+        assert loop._wanted == {}  # pylint: disable=protected-access
 
 
 def test_stop_cancels_a_running_batch(loop_world):

@@ -1,0 +1,86 @@
+"""Which nodes the fast path (playbooks/apps.yml) may serve: only those where nothing but the
+apps of VMs already at their current definition differs (drift.apps_only), which needs each
+project's last VM-level change (Project.vm_generation, set by apply)."""
+
+from datetime import timedelta
+
+import pytest
+
+from ctl_helpers import ADMIN, project, service_with_nodes
+from ctl_store_cases import HOST_FACTS, guest_status_vm
+from goship_ctl.reconciler.drift import apps_only
+from goship_ctl.reconciler.recorder import ActualStateRecorder
+from goship_ctl.reconciler.trigger import PendingNodes
+from goship_ctl.store import queries
+from goship_ctl.store.types import utcnow
+
+NODES = ["node1", "node2"]
+WEB = {"name": "web", "image": "demo-web", "replicas": 2, "ports": [8080]}
+
+
+@pytest.fixture
+def world(tmp_path):
+    """Two nodes that reported; project alpha on node1, its VM running generation 1."""
+    service = service_with_nodes("sqlite:///%s" % (tmp_path / "goship.db"), count=2)
+    recorder = ActualStateRecorder(service.sessions, PendingNodes())
+    for name in NODES:
+        recorder.node_facts(name, HOST_FACTS)
+        recorder.guest_status(name, [])
+    service.apply_project(ADMIN, project(placement={"nodeNames": ["node1"]}, vcpus=1, apps=[WEB]))
+    recorder.guest_status("node1", [guest_status_vm("node1", generation=1)])
+    yield service, recorder
+    service.close()
+
+
+def fast(service, now=None):
+    with service.sessions() as session:
+        return apps_only(session, NODES, 300.0, now)
+
+
+def generations(service):
+    with service.sessions() as session:
+        alpha = queries.project(session, "alpha")
+        return alpha.generation, alpha.vm_generation
+
+
+def apply_apps(service, apps, vcpus=1):
+    service.apply_project(ADMIN, project(placement={"nodeNames": ["node1"]}, vcpus=vcpus, apps=apps))
+
+
+def test_scale_and_env_changes_take_the_fast_path(world):
+    service, recorder = world
+    assert fast(service) == set()  # nothing differs: a requested run is a full one
+    service.scale_app(ADMIN, "alpha", "web", 3)
+    assert generations(service) == (2, 1) and fast(service) == {"node1"}
+    apply_apps(service, [dict(WEB, replicas=3, env={"VERSION": "2"})])
+    assert generations(service) == (3, 1) and fast(service) == {"node1"}
+    recorder.guest_status("node1", [guest_status_vm("node1", generation=3)])
+    assert fast(service) == set()
+
+
+def test_vm_level_changes_need_the_full_reconcile(world):
+    service, recorder = world
+    apply_apps(service, [WEB], vcpus=2)
+    assert generations(service) == (2, 2) and fast(service) == set()
+    recorder.guest_status("node1", [guest_status_vm("node1", generation=2)])
+    apply_apps(service, [WEB, dict(WEB, name="api", image="other-image")])
+    assert generations(service) == (3, 3) and fast(service) == set()
+    recorder.guest_status("node1", [guest_status_vm("node1", generation=3)])
+    apply_apps(service, [WEB, dict(WEB, name="api", image="other-image", replicas=1),
+                         {"name": "job", "image": "tool", "replicas": 1, "runtime": "process",
+                          "command": ["/bin/sleep", "60"]}])
+    assert generations(service) == (4, 3) and fast(service) == {"node1"}, "process apps need no image disk"
+
+
+def test_anything_else_wrong_with_the_node_needs_the_full_reconcile(world):
+    service, recorder = world
+    service.scale_app(ADMIN, "alpha", "web", 3)
+    assert fast(service, now=utcnow() + timedelta(seconds=301)) == set(), "stale report"
+    recorder.guest_status("node1", [dict(guest_status_vm("node1", generation=1), active=False)])
+    assert fast(service) == set(), "VM not running"
+    recorder.guest_status("node1", [guest_status_vm("node1", generation=1), guest_status_vm("node1", "old")])
+    assert fast(service) == set(), "a VM to remove"
+    recorder.guest_status("node1", [guest_status_vm("node1", generation=1)])
+    assert fast(service) == {"node1"}
+    recorder.node_unreachable("node1", "ssh: connection refused")
+    assert fast(service) == set(), "unreachable"
