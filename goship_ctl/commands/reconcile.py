@@ -61,6 +61,7 @@ def _reconcile(args, backend) -> int:
         return EXIT_USAGE
     if args.node or args.all:
         wanted = {node: ["requested by goship-ctl reconcile"] for node in (args.node or known)}
+        reconciler.apps_fast_path = False  # asked for by name: everything, not just the apps
     else:
         wanted = out_of_date(service.sessions, service.trigger, args.stale_after)
         for node, why in reconciler.recover().items():  # runs a killed process left unfinished

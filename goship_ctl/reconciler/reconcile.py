@@ -1,7 +1,8 @@
 """``Reconciler``: runs the goship.core playbooks for nodes of the store and records what they report.
 
-- ``reconcile(nodes)``: ``playbooks/reconcile.yml``; host facts, guest states, unreachable nodes
-  and the run's result go into the store through ``ActualStateRecorder``;
+- ``reconcile(nodes)``: ``playbooks/reconcile.yml`` (``apps.yml`` where only apps differ); host
+  facts, guest states, unreachable nodes and the run's result go into the store through
+  ``ActualStateRecorder``;
 - ``refresh(nodes)``: ``playbooks/status.yml`` (read-only), guest states only;
 - ``signal(...)`` and ``logs(...)``: ``playbooks/signal.yml`` / ``logs.yml``, the operator's
   paths to guest_init. The control service never talks to a VM itself.
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from goship_ctl import desired_state
 from goship_ctl.errors import NotFound
 from goship_ctl.metrics import Metrics
-from goship_ctl.reconciler import runs
+from goship_ctl.reconciler import drift, runs
 from goship_ctl.reconciler.events import GUEST_LOGS, GUEST_SIGNAL, HostResult, RunEvent, secret_values
 from goship_ctl.reconciler.locks import NodeBusy, NodeLocks
 from goship_ctl.reconciler.recorder import ActualStateRecorder
@@ -36,6 +37,8 @@ from goship_ctl.service import events
 LOG = logging.getLogger("goship_ctl.reconciler")
 # Unreachable nodes are in the history already (node.unreachable, reconcile.unreachable).
 HISTORY_KINDS = {"changed": "reconcile.changed", "failed": "reconcile.task_failed"}
+RECONCILE_PLAYBOOK = "reconcile.yml"
+APPS_PLAYBOOK = "apps.yml"
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Limits:
     reconcile_timeout_s: float = 1800.0
     operation_timeout_s: float = 180.0  # status, signal, logs
     lock_timeout_s: float = 900.0
+    apps_only_fresh_s: float = 300.0  # the apps fast path trusts node reports no older than this
 
 
 class Reconciler:
@@ -54,6 +58,7 @@ class Reconciler:
         self.locks = NodeLocks(Path(work_dir) / "locks")
         self.owner = runs.owner(Path(work_dir))
         self.limits = limits
+        self.apps_fast_path = True
         self._subscribers: list[Callable[[RunEvent], None]] = []
         self._subscribers_lock = threading.Lock()
 
@@ -75,7 +80,12 @@ class Reconciler:
     # -- runs -------------------------------------------------------------------------------
     def reconcile(self, nodes: list[str], reasons: dict[str, list[str]] | None = None,
                   cancel: threading.Event | None = None) -> dict[str, HostResult]:
-        """Run reconcile.yml for ``nodes`` (unknown names are skipped) and record the outcome."""
+        """Converge ``nodes`` (unknown names are skipped) and record the outcome.
+
+        ``reconcile.yml`` does everything; nodes where nothing but the apps of VMs at their
+        current definition differs (``drift.apps_only``) get ``apps.yml`` instead, and
+        ``reconcile.yml`` right after it if that run failed (``apps_fast_path`` False: never).
+        """
         document = self.document()
         nodes = sorted(node for node in set(nodes) if node in document["nodes"])
         if not nodes:
@@ -83,19 +93,12 @@ class Reconciler:
         with self.locks.hold(nodes, self.limits.lock_timeout_s):
             self._reap(nodes)
             document = self.document()  # what is current once the nodes are ours
-            ident = new_ident()
-            with self._sessions.begin() as session:
-                runs.started(session, ident, "reconcile.yml", nodes, self.owner)
-                for node in nodes:
-                    why = (reasons or {}).get(node) or ["requested"]
-                    events.record(session, "reconcile.started", "reconcile started: %s" % "; ".join(why)[:400],
-                                  node=node, data={"reasons": why[:20], "run": ident})
-            result = self._run(document, "reconcile.yml", nodes, ident, timeout_s=self.limits.reconcile_timeout_s,
-                               cancel=cancel)
-            # Recorded while the locks are held: a row left running after they are released is a dead run's.
-            for node, host in result.hosts.items():
-                self._record(node, host, result)
-        return result.hosts
+            fast = self._apps_only(nodes)
+            hosts = self._converge(document, APPS_PLAYBOOK, fast, reasons, cancel) if fast else {}
+            full = [node for node in nodes if node not in fast or hosts[node].result == "failed"]
+            if full:
+                hosts.update(self._converge(document, RECONCILE_PLAYBOOK, full, reasons, cancel))
+        return hosts
 
     def refresh(self, nodes: list[str]) -> dict[str, HostResult]:
         """Read every guest's state (status.yml) and record it; changes nothing on the nodes."""
@@ -159,6 +162,29 @@ class Reconciler:
         return reasons
 
     # -- internals --------------------------------------------------------------------------
+    def _apps_only(self, nodes: list[str]) -> list[str]:
+        if not self.apps_fast_path:
+            return []
+        with self._sessions() as session:
+            return sorted(drift.apps_only(session, nodes, self.limits.apps_only_fresh_s))
+
+    def _converge(self, document: dict, playbook: str, nodes: list[str], reasons: dict[str, list[str]] | None,
+                  cancel: threading.Event | None) -> dict[str, HostResult]:
+        """One run of ``playbook`` on ``nodes``, whose locks the caller holds; results recorded."""
+        ident = new_ident()
+        what = "reconcile" if playbook == RECONCILE_PLAYBOOK else "reconcile (apps only)"
+        with self._sessions.begin() as session:
+            runs.started(session, ident, playbook, nodes, self.owner)
+            for node in nodes:
+                why = (reasons or {}).get(node) or ["requested"]
+                events.record(session, "reconcile.started", "%s started: %s" % (what, "; ".join(why)[:400]),
+                              node=node, data={"reasons": why[:20], "run": ident, "playbook": playbook})
+        result = self._run(document, playbook, nodes, ident, timeout_s=self.limits.reconcile_timeout_s, cancel=cancel)
+        # Recorded while the locks are held: a row left running after they are released is a dead run's.
+        for node, host in result.hosts.items():
+            self._record(node, host, result)
+        return result.hosts
+
     def _operation(self, playbook: str, nodes: list[str], extravars: dict | None = None,
                    watch: tuple[str, ...] = ()) -> RunResult:
         document = self.document()

@@ -3,13 +3,17 @@ apps of VMs already at their current definition differs (drift.apps_only), which
 project's last VM-level change (Project.vm_generation, set by apply)."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from ctl_helpers import ADMIN, project, service_with_nodes
 from ctl_store_cases import HOST_FACTS, guest_status_vm
 from goship_ctl.reconciler.drift import apps_only
+from goship_ctl.reconciler.events import HostResult
+from goship_ctl.reconciler.reconcile import Reconciler
 from goship_ctl.reconciler.recorder import ActualStateRecorder
+from goship_ctl.reconciler.runner import RunResult
 from goship_ctl.reconciler.trigger import PendingNodes
 from goship_ctl.store import queries
 from goship_ctl.store.types import utcnow
@@ -84,3 +88,47 @@ def test_anything_else_wrong_with_the_node_needs_the_full_reconcile(world):
     assert fast(service) == {"node1"}
     recorder.node_unreachable("node1", "ssh: connection refused")
     assert fast(service) == set(), "unreachable"
+
+
+class FakeRunner:
+    """Stands in for PlaybookRunner: records (playbook, nodes) and answers ``results[playbook]``."""
+
+    def __init__(self, results=None):
+        self.calls = []
+        self.results = results or {}
+
+    def run(self, document, playbook, nodes, *, ident, **options):  # pylint: disable=unused-argument
+        self.calls.append((playbook, list(nodes)))
+        hosts = {node: HostResult(node, result=self.results.get(playbook, "ok"), finished=True) for node in nodes}
+        return RunResult(ident=ident, status="successful", rc=0, duration_s=0.1, artifact_dir=Path(), hosts=hosts)
+
+
+def reconciler_for(service, tmp_path, results=None):
+    reconciler = Reconciler(service.sessions, PendingNodes(), tmp_path / "reconcile")
+    reconciler.runner = FakeRunner(results)
+    return reconciler
+
+
+def test_the_reconciler_runs_apps_yml_where_only_apps_differ(world, tmp_path):
+    service, _recorder = world
+    service.scale_app(ADMIN, "alpha", "web", 3)
+    reconciler = reconciler_for(service, tmp_path)
+    assert set(reconciler.reconcile(NODES)) == set(NODES)
+    assert reconciler.runner.calls == [("apps.yml", ["node1"]), ("reconcile.yml", ["node2"])]
+
+
+def test_a_failed_fast_run_is_followed_by_the_full_reconcile(world, tmp_path):
+    service, _recorder = world
+    service.scale_app(ADMIN, "alpha", "web", 3)
+    reconciler = reconciler_for(service, tmp_path, {"apps.yml": "failed"})
+    assert reconciler.reconcile(["node1"])["node1"].result == "ok"
+    assert reconciler.runner.calls == [("apps.yml", ["node1"]), ("reconcile.yml", ["node1"])]
+
+
+def test_without_the_fast_path_everything_is_a_full_reconcile(world, tmp_path):
+    service, _recorder = world
+    service.scale_app(ADMIN, "alpha", "web", 3)
+    reconciler = reconciler_for(service, tmp_path)
+    reconciler.apps_fast_path = False
+    reconciler.reconcile(NODES)
+    assert reconciler.runner.calls == [("reconcile.yml", NODES)]
