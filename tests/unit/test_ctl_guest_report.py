@@ -113,7 +113,7 @@ def test_text_loses_escapes_and_is_bounded(world):
     [vm], [row] = record(world, replica(last_error=giant, health={"http": {"status": ["failing"]}}),)
     assert_clean(row.last_error, MAX_ERROR_CHARS)
     assert row.last_error.startswith("[2J]0;owned[31mred1mevil") and row.health == "passing"
-    [vm], _ = record(world, dict(guest_status_vm(NODE), reachable=False, status=None, error="guest said: " + giant))
+    [vm] = record(world, dict(guest_status_vm(NODE), reachable=False, status=None, error="guest said: " + giant))[0]
     assert_clean(vm.message, MAX_MESSAGE_CHARS)
     assert vm.state == "unresponsive" and vm.message.startswith("guest said: [2J")
     assert clean_text("a\tb\nc\r\x00d", 10) == "a b c d" and clean_text(["x"], 10) == ""
@@ -149,7 +149,7 @@ def test_entries_without_a_valid_project_are_skipped(world):
 
 def test_the_service_views_show_the_note(world):
     record(world, replica(last_error=ESCAPES, restarts=-1))
-    service, _ = world
+    service = world[0]
     [vm] = service.list_vms(ADMIN)
     assert vm["message"] == MALFORMED + "apps.web.replicas[0].restarts: a number out of range"
     [instance] = service.get_project(ADMIN, "alpha")["status"]["apps"][0]["instances"]
@@ -168,9 +168,10 @@ REPLICA = st.fixed_dictionaries({}, optional={
     "index": st.integers(-2, 300) | JSON, "state": st.sampled_from(["ready", "running", "failed"]) | JSON,
     "restarts": JSON, "exit_code": JSON, "health": JSON, "last_error": JSON, "cpu_usec": JSON, "memory_bytes": JSON})
 STATUS = JSON | st.fixed_dictionaries({}, optional={
-    "generation": JSON, "apps": JSON | st.dictionaries(st.sampled_from(["web", "api", "Bad"]) | st.text(max_size=5),
-                                                        JSON | st.fixed_dictionaries({"replicas": st.lists(REPLICA | JSON, max_size=6)}),
-                                                        max_size=4)})
+    "generation": JSON,
+    "apps": JSON | st.dictionaries(st.sampled_from(["web", "api", "Bad"]) | st.text(max_size=5),
+                                   JSON | st.fixed_dictionaries({"replicas": st.lists(REPLICA | JSON, max_size=6)}),
+                                   max_size=4)})
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -96,7 +96,7 @@ def test_a_new_run_under_the_lock_finishes_a_dead_one_first(world):
 def test_finished_runs_are_pruned_per_node(world, monkeypatch):
     service, reconciler = world
     monkeypatch.setattr(runs, "KEEP_FINISHED", 3)
-    idents = [start_run(service, reconciler, ["node1", "node2"]) for _ in range(5)]
+    idents = [start_run(service, reconciler, ["node1", "node2"]) for _run in range(5)]
     with service.sessions.begin() as session:
         for ident in idents:
             runs.finished(session, ident, "node1", "ok", "x" * 5000)
