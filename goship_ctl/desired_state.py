@@ -8,26 +8,33 @@ inventory plugin can never receive something it would refuse.
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from goship_ctl.collection import desired_state_module
-from goship_ctl.store import queries
+from goship_ctl.store.models import App, Node, Placement, Project
 
 
 def compute(session: Session) -> dict:
+    """One query per table and no ORM objects: at 1,000 nodes x 10,000 projects the ORM's
+    objects and relationship loading took 4-6 s, these queries about a second."""
     shared = desired_state_module()
+    apps: dict[int, list[dict]] = {}
+    for project_id, spec in session.execute(select(App.project_id, App.spec).order_by(App.project_id, App.position)):
+        apps.setdefault(project_id, []).append(dict(spec))
+    placed: dict[int, list[str]] = {}
+    for project_id, node in session.execute(select(Placement.project_id, Node.name).join(Node)):
+        placed.setdefault(project_id, []).append(node)
+    projects = session.execute(select(Project.id, Project.name, Project.generation, Project.vm).order_by(Project.id))
     document = {
         "apiVersion": shared.API_VERSION,
         "kind": shared.KIND,
-        "nodes": {node.name: dict(node.connection) for node in queries.nodes(session)},
+        "nodes": {name: dict(connection) for name, connection in
+                  session.execute(select(Node.name, Node.connection).order_by(Node.name))},
         "projects": {
-            project.name: {
-                "generation": project.generation,
-                "nodes": queries.placed_nodes(project),
-                "vm": dict(project.vm),
-                "apps": [dict(app.spec) for app in project.apps],
-            }
-            for project in queries.projects(session)
+            name: {"generation": generation, "nodes": sorted(placed.get(project_id, [])), "vm": dict(vm),
+                   "apps": apps.get(project_id, [])}
+            for project_id, name, generation, vm in projects
         },
     }
     return shared.validate(document)
