@@ -11,7 +11,6 @@ import json
 import os
 import random
 import select
-import socket
 import threading
 import time
 
@@ -28,18 +27,7 @@ CONNECT_S = 60.0
 
 
 def connect(path):
-    """A connected socket; QEMU's backlog of one makes connect() say EAGAIN while it is full."""
-    deadline = time.monotonic() + CONNECT_S
-    while True:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.connect(path)
-            return sock
-        except BlockingIOError:
-            sock.close()
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(0.005)
+    return vm_harness.connect_unix(path, time.monotonic() + CONNECT_S)
 
 
 def send_sync(sock):

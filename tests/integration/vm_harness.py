@@ -118,7 +118,7 @@ def connect_channel(path: str, deadline: float) -> GuestChannel:
 
 def first_line(path: str, deadline: float) -> bytes:
     """The first line the guest writes to the channel, read by a client connected in a tight loop."""
-    with _connect_unix(path, deadline) as sock:
+    with connect_unix(path, deadline) as sock:
         data = b""
         while b"\n" not in data:
             remaining = deadline - time.monotonic()
@@ -132,7 +132,9 @@ def first_line(path: str, deadline: float) -> bytes:
         return data.split(b"\n", 1)[0]
 
 
-def _connect_unix(path: str, deadline: float) -> socket.socket:
+def connect_unix(path: str, deadline: float) -> socket.socket:
+    """A socket connected to ``path``, retried until ``deadline`` while the socket is missing or
+    QEMU's listen backlog of one is full (connect says EAGAIN)."""
     while True:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
