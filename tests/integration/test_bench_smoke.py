@@ -1,4 +1,4 @@
-"""The bench/ scripts of issue 7 run end to end with tiny parameters and end with their JSON line.
+"""Every bench/ script runs end to end with tiny parameters and ends with its JSON line.
 
 Not a measurement: it keeps the scripts working (a broken benchmark is found when it is
 needed). Each script runs as a user would run it, from the repo with the venv's python.
@@ -61,3 +61,15 @@ def test_warm_update_bench():
     result = run_bench("warm_update.py", "--runs", "1", "--replicas", "1")
     assert 0 < result["guest_apps_s"] < result["ansible_s"] <= result["total_s"]
     assert result["floor_guest_init_s"] > 0 and result["fast_path_runs"] == 1, "only apps changed: apps.yml"
+
+
+def test_boot_bench():
+    result = run_bench("boot.py", "--runs", "1")
+    assert 0 < result["baseline_s"] and 0 < result["goship_s"] and result["ratio"] > 0
+    assert result["image_bytes"] > 0 and result["guest_init_rss_kib"] > 0 and result["machine"] == "pc"
+
+
+def test_guest_init_bench():
+    result = run_bench("guest_init.py", "--apps", "2", "--replicas", "2", "--crashes", "2")
+    assert result["noop_apply_restarts"] == 0
+    assert result["restart_after_crash_ms"] > 0 and result["guest_init_rss_kib"] > 0
