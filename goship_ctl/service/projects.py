@@ -67,7 +67,11 @@ def apply(session: Session, document: ProjectDocument, actor: str) -> Outcome:
 def vm_inputs(vm: dict, apps: list[dict]) -> tuple:
     """What a project VM itself is made from: spec.vm and the OCI images its apps run (packed
     into the VM's image disk by roles/project_vm, for every app whose runtime is not
-    ``process``). A change of anything else in the apps reaches a running VM through guest_init."""
+    ``process``). A change of anything else in the apps reaches a running VM through guest_init,
+    except in a confidential VM: its apps are part of its measured launch (docs/confidential.md),
+    so any change of them is a new VM."""
+    if vm.get("confidential"):
+        return vm, apps
     return vm, sorted({app["image"] for app in apps if app.get("runtime", "crun") != "process"})
 
 

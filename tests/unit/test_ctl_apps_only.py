@@ -15,6 +15,7 @@ from goship_ctl.reconciler.reconcile import Reconciler
 from goship_ctl.reconciler.recorder import ActualStateRecorder
 from goship_ctl.reconciler.runner import RunResult
 from goship_ctl.reconciler.trigger import PendingNodes
+from goship_ctl.service.projects import vm_inputs
 from goship_ctl.store import queries
 from goship_ctl.store.types import utcnow
 
@@ -132,3 +133,11 @@ def test_without_the_fast_path_everything_is_a_full_reconcile(world, tmp_path):
     reconciler.apps_fast_path = False
     reconciler.reconcile(NODES)
     assert reconciler.runner.calls == [("reconcile.yml", NODES)]
+
+
+def test_the_apps_of_a_confidential_vm_are_part_of_its_measured_launch():
+    plain = {"vcpus": 1, "memory_mib": 512}
+    measured = dict(plain, confidential={"type": "sev-snp"})
+    scaled = [dict(WEB, replicas=3)]
+    assert vm_inputs(plain, [WEB]) == vm_inputs(plain, scaled), "a scale reaches a plain VM through guest_init"
+    assert vm_inputs(measured, [WEB]) != vm_inputs(measured, scaled), "a measured VM is launched anew"
