@@ -1,6 +1,9 @@
-"""Clients coming and going fast on a running VM's init.sock: every fresh connection's first
-sync is answered. A raw client without guest_channel's reconnect-on-silence, so a reply the
-guest drops shows as silence (it did, under load: docs/guest_init.md, "Channel reconnects").
+"""Clients coming and going fast on a running VM's init.sock: guest_init never drops the reply
+to a fresh connection's sync. A raw client without guest_channel's reconnect-on-silence, so a
+reply the guest drops shows as silence (it did, under load: docs/guest_init.md, "Channel
+reconnects"): a silent connection whose second sync is answered is that bug. A connection that
+answers neither is QEMU 7.2's throttled chardev (same section; 1 in ~7,700 connections in one CI
+run): it must be rare, and a fresh connection, which is what guest_channel does, must recover it.
 
 The guest is kept busy (two spinning replicas on its one vCPU), which delays the kernel
 worker that tells the port about host connects; clients abort mid-exchange, follow each other
@@ -64,10 +67,16 @@ class Churn:
         with connect(self.path) as sock:
             ok = answered(sock, send_sync(sock), SILENT_S)
             again = ok or answered(sock, send_sync(sock), SILENT_S)
+        if not again:
+            with connect(self.path) as sock:
+                again = answered(sock, send_sync(sock), SILENT_S)
+            outcome = "stuck, a fresh connection answered" if again else "stuck, a fresh connection too"
+        else:
+            outcome = "answered a second sync"
         with self.lock:
             self.probes += 1
             if not ok:
-                self.silent.append((kind, "answered a second sync" if again else "stuck"))
+                self.silent.append((kind, outcome))
 
     def abort(self):
         with connect(self.path) as sock:
@@ -107,4 +116,8 @@ def test_every_fresh_connection_gets_its_sync_answered(guest_image, state_root, 
         churn.round()
     print(f"{churn.probes} fresh connections in {time.monotonic() - started:.0f} s, {len(churn.silent)} silent")
     assert churn.probes > 50
-    assert not churn.silent, f"{len(churn.silent)} of {churn.probes} fresh connections got no sync reply: {churn.silent}"
+    dropped = [entry for entry in churn.silent if entry[1] == "answered a second sync"]
+    unrecovered = [entry for entry in churn.silent if entry[1] == "stuck, a fresh connection too"]
+    assert not dropped, f"guest_init dropped the reply of {len(dropped)} of {churn.probes} fresh connections: {dropped}"
+    assert not unrecovered, f"a fresh connection did not recover a stuck channel: {unrecovered}"
+    assert len(churn.silent) <= max(2, churn.probes // 500), f"too many stuck channels: {churn.silent}"
