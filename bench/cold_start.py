@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -101,14 +100,14 @@ def cold_start(node, name, args):
     return {**phases, "total": running - began, "after_running": timeline.finished - running}
 
 
-def floor(conn, work, virt_type, baseline_initrd, args):
+def floor(conn, work, oci_dir, virt_type, baseline_initrd, args):
     """(boot baseline s, app start in guest_init s), measured now."""
     spec = vm_harness.image_spec(one_node.image_dir_for_tests(), str(work / "baseline"),
                                  vm_harness.scratch_node("base"), "baseline", virt_type, machine="pc",
                                  memory_mib=args.memory_mib, quiet=True, initrd=str(baseline_initrd))
     with vm_harness.ScratchVm(conn, spec) as vm:
         baseline = boot.boot_baseline(vm, vm_harness.BOOT_TIMEOUT_S)["first_line_s"]
-    with guest_apply.GuestVm(conn, work, work / "oci", memory_mib=args.memory_mib) as guest:
+    with guest_apply.GuestVm(conn, work, oci_dir, memory_mib=args.memory_mib) as guest:
         app_start = guest.apply_until_running([app(args.replicas)])
     return baseline, app_start
 
@@ -140,16 +139,14 @@ def main(argv=None):
     with one_node.OneNode("cold") as node:
         work = Path(tempfile.mkdtemp(prefix="floor-", dir=node.root))
         work.chmod(0o711)
-        shutil.copytree(node.root / "oci", work / "oci")
         virt_type = accel.choose(str(work)).virt_type
-        manifest = json.loads((one_node.image_dir_for_tests() / "manifest.json").read_text())
-        baseline_initrd = baseline_initramfs.build(one_node.image_dir_for_tests(), manifest["kernel_version"], work)
+        baseline_initrd = baseline_initramfs.build(node.image_dir, node.manifest["kernel_version"], work)
         for run in range(1, args.runs + 1):
             name = f"cold{run}"
             rows.append(cold_start(node, name, args))
             node.service.delete_project(one_node.LOCAL_ADMIN, name)
             node.reconcile()
-            floors.append(floor(node.conn, work, virt_type, baseline_initrd, args))
+            floors.append(floor(node.conn, work, node.oci_dir, virt_type, baseline_initrd, args))
             print(f"run {run}: total {rows[-1]['total']:.2f} s, floor {sum(floors[-1]):.2f} s", file=sys.stderr)
         report(rows, floors, args, virt_type)
     return 0

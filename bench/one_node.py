@@ -75,7 +75,7 @@ class OneNode:
         self.label = label
         self.node = node
         self.image_dir = image_dir_for_tests()
-        self.root = self.service = self.reconciler = None
+        self.root = self.oci_dir = self.service = self.reconciler = self.manifest = None
         self.conn = None
         self._domain_events: list[tuple[str, str, float]] = []
         self._events_lock = threading.Lock()
@@ -91,10 +91,10 @@ class OneNode:
         return self
 
     def _open(self) -> None:
-        build_image(self.image_dir)
+        self.manifest = build_image(self.image_dir).manifest
         self.root = Path(tempfile.mkdtemp(prefix=f"goship-bench-{self.label}-", dir="/tmp"))
         self.root.chmod(0o711)  # QEMU (libvirt-qemu) opens the disks under the node's state root
-        oci = self.root / "oci"
+        oci = self.oci_dir = self.root / "oci"
         build_busybox_image(oci / IMAGE)
         for path in (oci, oci / IMAGE):
             path.chmod(0o755)

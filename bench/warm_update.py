@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -97,9 +96,9 @@ def warm_update(node, web_replicas, version):
             "status_tail": timeline.finished - running, "fast_path": fast_path}
 
 
-def measure_floor(conn, work, args):
+def measure_floor(conn, work, oci_dir, args):
     """Seconds guest_init alone takes for each of the same updates, in a directly booted VM."""
-    with guest_apply.GuestVm(conn, work, work / "oci") as guest:
+    with guest_apply.GuestVm(conn, work, oci_dir) as guest:
         guest.apply_until_running(apps(args.replicas, 0))
         return [guest.apply_until_running(apps(args.replicas + run, run)) for run in range(1, args.runs + 1)]
 
@@ -136,8 +135,7 @@ def main(argv=None):
             raise one_node.RunFailed("the project VM was restarted during the updates")
         work = Path(tempfile.mkdtemp(prefix="floor-", dir=node.root))
         work.chmod(0o711)
-        shutil.copytree(node.root / "oci", work / "oci")
-        floors = measure_floor(node.conn, work, args)
+        floors = measure_floor(node.conn, work, node.oci_dir, args)
         report(rows, floors, args)
     return 0
 
